@@ -1,0 +1,17 @@
+"""tlsgen status."""
+
+from __future__ import annotations
+
+from .common import add_out, add_spec, not_implemented
+
+HELP = "status (not implemented yet)"
+EXAMPLE = "  tlsgen status specs/"
+
+
+def add_arguments(parser) -> None:
+    add_spec(parser)
+    add_out(parser)
+
+
+def run(args) -> int:
+    return not_implemented("status")

@@ -1,0 +1,153 @@
+"""The resolved spec: every default applied, every reference checked, every source read.
+
+`spec.py` is what users write; this is what the rest of tlsgen works from. Values here are plain
+frozen dataclasses so that plans can compare them and nothing downstream re-reads `defaults`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .spec import Duration
+
+# DN attributes in the order they are written into a certificate, with their spec field names.
+SUBJECT_ORDER = (
+    ("C", "country"),
+    ("ST", "state"),
+    ("L", "locality"),
+    ("O", "organization"),
+    ("OU", "organizational_unit"),
+    ("CN", "common_name"),
+)
+CA_DEFAULT_VALIDITY = Duration(3650 * 24)
+# Kinds whose certificates serve TLS (and so also need DNS/IP SANs by default).
+SERVING_KINDS = ("brokers", "servers")
+
+
+class Secret(str):
+    """A password read from the user's env or file: a str that never shows itself in logs or reprs."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+Subject = tuple[tuple[str, str], ...]  # (("C", "GB"), ("O", "UK Home Office"), ("CN", "kafka"))
+
+
+def subject_text(subject: Subject) -> str:
+    """OpenSSL-style one-line DN, for messages and state ("/C=GB/O=UK Home Office/CN=kafka")."""
+    return "".join(f"/{k}={v}" for k, v in subject)
+
+
+@dataclass(frozen=True)
+class ImportedCA:
+    cert_file: Path
+    cert_pem: bytes
+    key_pem: bytes | None  # never copied into out/
+    key_password: Secret | None
+
+
+@dataclass(frozen=True)
+class CA:
+    name: str
+    subject: Subject
+    issuer: str | None  # None: self-signed root
+    path_length: int | None
+    key: str
+    validity: Duration
+    renew_before: Duration
+    imported: ImportedCA | None = None
+
+    @property
+    def can_issue(self) -> bool:
+        return self.imported is None or self.imported.key_pem is not None
+
+    @property
+    def dir(self) -> str:
+        return f"cas/{self.name}"
+
+
+@dataclass(frozen=True)
+class Entity:
+    kind: str  # brokers | clients | workers | servers
+    name: str
+    issuer: str
+    subject: Subject
+    key: str
+    validity: Duration
+    renew_before: Duration
+    keystore: str
+    truststore: str
+    pkcs12: str
+    password: Secret | None  # None: generated and kept across applies
+    mount: str
+    owner: tuple[int, int | None] | None
+    trust: tuple[str, ...]  # CA or trusted names, in the order their certificates go in ca.pem
+    service: str | None
+    hostnames: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    image: str = "none"
+    port: int | None = None  # brokers
+    client_auth: str | None = None  # brokers and servers
+    brokers: tuple[str, ...] = ()  # clients and workers
+    connects_to: tuple[str, ...] = ()  # workers
+
+    @property
+    def dir(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    @property
+    def serves(self) -> bool:
+        return self.kind in SERVING_KINDS
+
+    @property
+    def usages(self) -> tuple[str, ...]:
+        # Brokers talk to each other, so serving certificates are client certificates too.
+        return ("serverAuth", "clientAuth") if self.serves else ("clientAuth",)
+
+    def in_mount(self, file: str) -> str:
+        """The path the service sees for one of its files."""
+        return f"{self.mount.rstrip('/')}/{file}"
+
+
+@dataclass(frozen=True)
+class Trusted:
+    name: str
+    file: Path
+    certs_pem: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Compose:
+    file: str | None  # relative to the output directory
+    project_dir: Path
+
+
+@dataclass(frozen=True)
+class Spec:
+    source: Path  # the file or directory the user named
+    output: Path
+    cas: dict[str, CA]
+    entities: dict[str, Entity]  # brokers, clients, workers, servers, each in spec order
+    trusted: dict[str, Trusted]
+    compose: Compose
+    inputs: tuple[Path, ...] = field(default=())  # spec files and every file the spec references
+
+    def chain_of(self, ca_name: str) -> list[CA]:
+        """The CA and its issuers up to the root, nearest first."""
+        chain, name = [], ca_name
+        while name is not None:
+            chain.append(self.cas[name])
+            name = self.cas[name].issuer
+        return chain
+
+    def root_of(self, ca_name: str) -> str:
+        return self.chain_of(ca_name)[-1].name
+
+    def of_kind(self, kind: str) -> list[Entity]:
+        return [e for e in self.entities.values() if e.kind == kind]
+
+    def ca_order(self) -> list[CA]:
+        """CAs with every issuer before the CAs it signs."""
+        return sorted(self.cas.values(), key=lambda ca: (len(self.chain_of(ca.name)), ca.name))

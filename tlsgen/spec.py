@@ -1,0 +1,287 @@
+"""The spec as users write it: pydantic models, frozen, unknown keys rejected, no I/O.
+
+Fields left unset on an entity inherit from `defaults`; `model.py` resolves that. Every field has a
+description: `tlsgen schema` turns them into hover docs in editors.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler
+from pydantic_core import PydanticCustomError, core_schema
+
+KEY_TYPES = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
+STORE_FORMATS = ("pkcs12", "jks", "pem")
+KINDS = ("brokers", "clients", "workers", "servers")
+KAFKA_IMAGE_MOUNT = "/etc/kafka/secrets"  # both Kafka images read their secrets from here
+
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+LABEL_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+OWNER_RE = re.compile(r"^[0-9]+(:[0-9]+)?$")
+
+
+def _check_name(value: Any) -> Any:
+    if isinstance(value, str) and not NAME_RE.match(value):
+        if len(value) > 63:
+            raise PydanticCustomError("name", "name '{v}' is longer than 63 characters", {"v": value[:20] + "…"})
+        raise PydanticCustomError(
+            "name", "'{v}' is not a valid name: use lowercase letters, digits and '-' (not first or last), at most 63",
+            {"v": value})
+    return value
+
+
+Name = Annotated[str, BeforeValidator(_check_name), Field(json_schema_extra={"pattern": NAME_RE.pattern})]
+
+
+def _none_is_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
+def _choice(allowed: tuple[str, ...], what: str, weaker: tuple[str, ...] = ()):
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and value not in allowed:
+            if value in weaker or re.match(r"^(rsa-(512|768|1024|1536)|ec-p(192|224)|dsa.*)$", value):
+                raise PydanticCustomError("weak", "{what} '{v}' is too weak; allowed: {allowed}",
+                                          {"what": what, "v": value, "allowed": ", ".join(allowed)})
+            raise PydanticCustomError("choice", "unknown {what} '{v}'; allowed: {allowed}",
+                                      {"what": what, "v": value, "allowed": ", ".join(allowed)})
+        return value
+    return BeforeValidator(check)
+
+
+KeyType = Annotated[Literal["rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"], _choice(KEY_TYPES, "key type")]
+StoreFormat = Annotated[Literal["pkcs12", "jks", "pem"], _choice(STORE_FORMATS, "store format")]
+Pkcs12Profile = Annotated[Literal["modern", "legacy"], _choice(("modern", "legacy"), "pkcs12 profile")]
+ClientAuth = Annotated[Literal["required", "requested", "none"], _choice(("required", "requested", "none"), "client_auth")]
+Image = Annotated[Literal["apache", "confluent", "none"], _choice(("apache", "confluent", "none"), "image")]
+
+
+@dataclass(frozen=True, order=True)
+class Duration:
+    """`Nd` or `Nh`, kept as written so messages can quote it ("renew_before 30d")."""
+
+    hours: int
+
+    PATTERN = r"^[1-9][0-9]*[dh]$"
+
+    @classmethod
+    def parse(cls, value: Any) -> "Duration":
+        if isinstance(value, Duration):
+            return value
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise PydanticCustomError("duration", "a duration is a number of days or hours, such as 365d or 12h")
+        text = str(value).strip()
+        m = re.fullmatch(r"(\d+)\s*([dh])", text)
+        if not m:
+            hint = " (add a unit: d or h)" if text.isdigit() else ""
+            raise PydanticCustomError("duration", "'{v}' is not a duration such as 365d or 12h{hint}",
+                                      {"v": text, "hint": hint})
+        n = int(m.group(1))
+        if n <= 0:
+            raise PydanticCustomError("duration", "a duration must be positive, not '{v}'", {"v": text})
+        return cls(n * 24 if m.group(2) == "d" else n)
+
+    @property
+    def delta(self) -> timedelta:
+        return timedelta(hours=self.hours)
+
+    def __str__(self) -> str:
+        return f"{self.hours // 24}d" if self.hours % 24 == 0 else f"{self.hours}h"
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls.parse, serialization=core_schema.plain_serializer_function_ser_schema(str),
+            json_schema_input_schema=core_schema.str_schema(pattern=cls.PATTERN))
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Subject(StrictModel):
+    """Distinguished-name attributes. Written in the certificate in the order C, ST, L, O, OU, CN."""
+
+    common_name: str | None = Field(None, min_length=1, max_length=64,
+                                    description="CN; defaults to the CA's or entity's name")
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="C: two capital letters, such as GB (quote NO)")
+    state: str | None = Field(None, min_length=1, max_length=128, description="ST: state or province")
+    locality: str | None = Field(None, min_length=1, max_length=128, description="L: city or locality")
+    organization: str | None = Field(None, min_length=1, max_length=64, description="O: organization")
+    organizational_unit: str | None = Field(None, min_length=1, max_length=64, description="OU: organizational unit")
+
+
+class EnvRef(StrictModel):
+    env: str = Field(pattern=ENV_NAME_RE.pattern, description="name of an environment variable holding the value")
+
+
+class FileRef(StrictModel):
+    file: str = Field(min_length=1, description="path of a file holding the value, relative to this spec file")
+
+
+def _check_source(what: str, keywords: tuple[str, ...] = ()):
+    shapes = " | ".join((*keywords, "{env: NAME}", "{file: PATH}"))
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and value in keywords:
+            return value
+        if isinstance(value, dict) and len(value) == 1 and set(value) <= {"env", "file"}:
+            return value
+        if isinstance(value, dict) and {"env", "file"} <= set(value):
+            raise PydanticCustomError("source", "give either env or file for the {what}, not both", {"what": what})
+        raise PydanticCustomError("source", "the {what} must be {shapes}", {"what": what, "shapes": shapes})
+    return BeforeValidator(check)
+
+
+PasswordSource = Annotated[Union[Literal["generate"], EnvRef, FileRef], _check_source("password", ("generate",))]
+PASSWORD_DOC = ("password of the keystore, truststore and key: generate (32 random letters and digits, kept "
+                "across applies), {env: NAME} or {file: PATH}")
+SecretSource = Annotated[Union[EnvRef, FileRef], _check_source("value")]
+
+
+OwnerField = Annotated[str, Field(pattern=OWNER_RE.pattern)]
+OWNER_DOC = ("UID[:GID] to chown the entity's directory and files to, so a container user (the Kafka images run "
+             "as uid 1000) can read its 0600 files on a bind mount; needs the right to chown")
+MountPath = Annotated[str, Field(pattern=r"^/[^\s]*$")]
+MOUNT_DOC = "absolute path where the service sees its own directory; paths in generated files point there"
+
+
+class Defaults(StrictModel):
+    """Settings every CA and entity inherits unless it sets its own."""
+
+    subject: Subject = Field(Subject(), description="DN attributes added to every subject")
+    key: KeyType = Field("rsa-2048", description="key type: " + " | ".join(KEY_TYPES))
+    validity: Duration = Field(Duration(365 * 24), description="validity of leaf certificates, Nd or Nh")
+    renew_before: Duration = Field(Duration(30 * 24), description="reissue a certificate this close to its expiry")
+    keystore: StoreFormat = Field("pkcs12", description="keystore format: pkcs12 | jks | pem")
+    truststore: StoreFormat = Field("pkcs12", description="truststore format: pkcs12 | jks | pem (pem: ca.pem)")
+    pkcs12: Pkcs12Profile = Field("modern", description=(
+        "modern: AES-256-CBC, PBKDF2-SHA256, HMAC-SHA256; legacy: 3DES and a SHA-1 MAC, for Java 8 before "
+        "8u301 and OpenSSL 1.x"))
+    password: PasswordSource = Field("generate", description=PASSWORD_DOC)
+    mount: MountPath = Field(KAFKA_IMAGE_MOUNT, description=MOUNT_DOC)
+    image: Image = Field("none", description=(
+        "apache | confluent | none: whose docker image env conventions the env file follows"))
+    owner: OwnerField | None = Field(None, description=OWNER_DOC)
+
+
+class ImportSpec(StrictModel):
+    cert: str = Field(min_length=1, description="PEM file of the CA certificate, relative to this spec file")
+    key: SecretSource | None = Field(None, description=(
+        "the CA's private key as {file: PATH} or {env: NAME} (PEM text); without it the CA only adds trust"))
+    password: SecretSource | None = Field(None, description="password of an encrypted CA key")
+
+
+class CASpec(StrictModel):
+    """A certificate authority: generated (self-signed root or intermediate) or imported."""
+
+    subject: Subject | None = Field(None, description="the CA's DN; common_name defaults to its name")
+    issuer: Name | None = Field(None, description="the CA that signs this one; none: a self-signed root")
+    path_length: int | None = Field(None, ge=0, le=16, description=(
+        "how many CAs may stand below this one (0: it issues only leaf certificates)"))
+    key: KeyType | None = Field(None, description="key type; default: defaults.key")
+    validity: Duration | None = Field(None, description="the CA certificate's validity; default 3650d")
+    renew_before: Duration | None = Field(None, description="reissue this close to expiry; default: defaults.renew_before")
+    import_: ImportSpec | None = Field(None, alias="import", description=(
+        "an existing CA, used instead of generating one; without key: trust only"))
+
+
+def _entity_field(kind_default: str) -> Any:
+    return Field(None, description=f"{kind_default}; default: from defaults")
+
+
+Hostname = Annotated[str, Field(description="DNS name, RFC 1123; a leading '*.' makes a wildcard")]
+
+
+class EntityBase(StrictModel):
+    issuer: Name = Field(description="the CA that issues this certificate")
+    subject: Subject | None = Field(None, description="DN attributes added to defaults.subject; common_name defaults to the name")
+    key: KeyType | None = _entity_field("key type")
+    validity: Duration | None = _entity_field("certificate validity, Nd or Nh")
+    renew_before: Duration | None = _entity_field("reissue this close to expiry")
+    keystore: StoreFormat | None = _entity_field("keystore format")
+    truststore: StoreFormat | None = _entity_field("truststore format")
+    pkcs12: Pkcs12Profile | None = _entity_field("PKCS12 profile: modern | legacy")
+    password: PasswordSource | None = Field(None, description=PASSWORD_DOC)
+    mount: MountPath | None = Field(None, description=MOUNT_DOC)
+    owner: OwnerField | None = Field(None, description=OWNER_DOC)
+    trust: list[Name] | None = Field(None, description=(
+        "CAs or trusted entries for the truststore; default: the roots this entity needs for mutual TLS "
+        "with every entity it talks to"))
+    service: str | None = Field(None, pattern=SERVICE_RE.pattern, description=(
+        "compose service to mount this directory into; default: the entity's name; null: none"))
+    hostnames: list[Hostname] | None = Field(None, description="DNS subject alternative names")
+    ip_addresses: list[str] | None = Field(None, description="IPv4 or IPv6 subject alternative names")
+
+
+class BrokerSpec(EntityBase):
+    """A Kafka broker: server.properties for its SSL listener; serverAuth and clientAuth usages."""
+
+    hostnames: list[Hostname] | None = Field(None, description="DNS SANs; default [name]; the first is advertised")
+    port: int = Field(9093, ge=1, le=65535, description="the SSL listener's port")
+    client_auth: ClientAuth = Field("required", description="ssl.client.auth: required | requested | none")
+    image: Image | None = Field(None, description="apache | confluent | none: env file conventions of that image")
+
+
+class ClientSpec(EntityBase):
+    """A Kafka client (Java or librdkafka); clientAuth usage."""
+
+    brokers: list[Name] = Field([], description="brokers for bootstrap.servers (first hostname and port of each)")
+    image: Image | None = Field(None, description="apache | confluent | none: env file conventions of that image")
+
+
+class WorkerSpec(EntityBase):
+    """A Kafka Connect worker; its connectors reach `connects_to` through KAFKA_OPTS."""
+
+    brokers: list[Name] = Field([], description="brokers for bootstrap.servers (first hostname and port of each)")
+    connects_to: list[Name] = Field([], description=(
+        "TLS servers its connectors reach through the JVM default SSLContext (KAFKA_OPTS)"))
+    image: Image | None = Field(None, description="apache | confluent | none: env file conventions of that image")
+
+
+class ServerSpec(EntityBase):
+    """Another TLS server (MongoDB, Schema Registry, ...): <name>.pem holds certificate chain and key."""
+
+    hostnames: list[Hostname] | None = Field(None, description="DNS SANs; default [name]")
+    client_auth: ClientAuth = Field("required", description="whether clients must present certificates")
+
+
+class TrustedSpec(StrictModel):
+    file: str = Field(min_length=1, description="PEM file with one or more certificates, relative to this spec file")
+
+
+class ComposeSpec(StrictModel):
+    file: str | None = Field("compose.tls.yaml", description="compose override written inside the output directory; null: none")
+    project_dir: str | None = Field(None, description=(
+        "the compose project directory, relative to this spec file's directory; default: the parent of the "
+        "output directory"))
+
+
+Section = BeforeValidator(_none_is_empty)
+
+
+class SpecModel(StrictModel):
+    """A tlsgen spec: CAs, Kafka brokers, clients, Connect workers and TLS servers, and where output goes."""
+
+    version: Literal[1] = Field(description="spec format version; 1")
+    output: str | None = Field(None, min_length=1, description=(
+        "output directory, relative to this file; default: out/ in the current directory"))
+    defaults: Annotated[Defaults, Section] = Field(Defaults(), description="settings inherited by every CA and entity")
+    cas: Annotated[dict[Name, CASpec], Section] = Field({}, description="certificate authorities")
+    brokers: Annotated[dict[Name, BrokerSpec], Section] = Field({}, description="Kafka brokers")
+    clients: Annotated[dict[Name, ClientSpec], Section] = Field({}, description="Kafka clients")
+    workers: Annotated[dict[Name, WorkerSpec], Section] = Field({}, description="Kafka Connect workers")
+    servers: Annotated[dict[Name, ServerSpec], Section] = Field({}, description="other TLS servers, such as MongoDB")
+    trusted: Annotated[dict[Name, TrustedSpec], Section] = Field({}, description="certificates to trust that tlsgen does not issue")
+    compose: Annotated[ComposeSpec, Section] = Field(ComposeSpec(), description="the docker compose override")
+
+
+def json_schema() -> dict:
+    schema = SpecModel.model_json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "tlsgen spec"}
