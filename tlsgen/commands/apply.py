@@ -1,17 +1,36 @@
-"""tlsgen apply."""
+"""tlsgen apply: make out/ match the spec."""
 
 from __future__ import annotations
 
-from .common import add_out, add_spec, not_implemented
+from ..apply import apply_plan, terminal_progress
+from ..planner import make_plan
+from ..plan import print_json
+from .common import add_json, add_out, add_spec, human
+from .reconcile import add_renew_rotate, prepare
 
-HELP = "apply (not implemented yet)"
-EXAMPLE = "  tlsgen apply specs/"
+HELP = "make out/ match the spec: keys, certificates, stores and configs; print each change and a summary"
+EXAMPLE = ("  tlsgen apply\n  tlsgen apply specs/ --out build/tls\n"
+           "  tlsgen apply --renew kafka --rotate-key kafka-tester")
 
 
 def add_arguments(parser) -> None:
     add_spec(parser)
     add_out(parser)
+    add_json(parser, "the applied plan")
+    add_renew_rotate(parser)
+    parser.add_argument("--lock-timeout", type=float, default=300, metavar="SECONDS",
+                        help="how long to wait for another apply on the same output (default 300)")
 
 
 def run(args) -> int:
-    return not_implemented("apply")
+    spec, out, options = prepare(args)
+    stream = human(args)
+    with out.lock(args.lock_timeout):
+        plan = make_plan(spec, out, options)  # under the lock: the plan is of what is really there
+        if not plan.empty:
+            plan.write_text(stream)
+        apply_plan(plan, out, terminal_progress())
+    if args.json:
+        print_json({**plan.as_json(), "applied": True})
+    print(f"apply complete: {plan.summary(done=True)}", file=stream)
+    return 0

@@ -1,11 +1,17 @@
-"""tlsgen verify."""
+"""tlsgen verify: check out/ against the spec; write nothing."""
 
 from __future__ import annotations
 
-from .common import add_out, add_spec, not_implemented
+from datetime import datetime, timezone
 
-HELP = "verify (not implemented yet)"
-EXAMPLE = "  tlsgen verify specs/"
+from ..outdir import OutDir
+from ..validate import read_spec
+from ..verify import verify
+from .common import add_out, add_spec
+
+HELP = ("check out/ against the spec without writing: chains, key/certificate match, stores open with "
+        "their passwords, SANs, expiry, file modes (exit 1 on problems)")
+EXAMPLE = "  tlsgen verify\n  tlsgen verify specs/ --out build/tls"
 
 
 def add_arguments(parser) -> None:
@@ -14,4 +20,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    return not_implemented("verify")
+    spec = read_spec(args.spec, args.out)
+    out = OutDir(spec.output)
+    problems, checked = verify(spec, out, datetime.now(timezone.utc))
+    for p in problems:
+        print(p.render(out))
+    errors = [p for p in problems if not p.warning]
+    print(f"checked {checked} files of {len(spec.cas)} CAs and {len(spec.entities)} entities: "
+          + (f"{len(errors)} problem{'s' if len(errors) != 1 else ''}" if errors else "no problems")
+          + (f", {len(problems) - len(errors)} warnings" if len(problems) > len(errors) else ""))
+    return 1 if errors else 0

@@ -1,0 +1,113 @@
+"""The watch loop: apply now, then after every relevant change, and whenever a renewal falls due.
+
+Relevant: a spec file (or a *.yaml/*.yml added to or removed from a spec directory) and every file
+the spec references (imported CA certificate or key, trusted certificates, password files).
+Changes inside out/ never trigger a cycle. An invalid edit is reported and changes nothing; the
+next valid save recovers. The clock is passed in; watchfiles debounces bursts of saves.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable, TextIO
+
+import watchfiles
+
+from .apply import apply_plan
+from .diagnostics import UserError
+from .outdir import OutDir
+from .planner import Options, make_plan
+from .validate import DEFAULT_SPEC, read_spec
+
+MAX_SLEEP = timedelta(hours=1)
+DEBOUNCE_MS = 200
+
+
+@dataclass
+class Cycle:
+    """What one plan-and-apply left behind: the files to watch next and when to wake at the latest."""
+
+    inputs: set[Path]
+    out: Path | None
+    next_due: datetime | None
+
+
+class Watcher:
+    def __init__(self, source: Path | None, out: Path | None, stream: TextIO, errors: TextIO,
+                 now: Callable[[], datetime], lock_timeout: float = 300):
+        self.source = (source or DEFAULT_SPEC).absolute()
+        self.out_override = out
+        self.stream, self.errors, self.now = stream, errors, now
+        self.lock_timeout = lock_timeout
+        self.stop = threading.Event()
+        self.last = Cycle(set(), None, None)
+
+    def say(self, text: str, error: bool = False) -> None:
+        print(f"[{self.now().astimezone():%H:%M:%S}] {text}", file=self.errors if error else self.stream, flush=True)
+
+    def spec_files(self) -> set[Path]:
+        if self.source.is_dir():
+            return {p for p in self.source.iterdir() if p.suffix in (".yaml", ".yml")}
+        return {self.source}
+
+    def cycle(self, why: str) -> None:
+        self.last_cycle_at = self.now()
+        try:
+            spec = read_spec(self.source, self.out_override)
+            out = OutDir(spec.output)
+            with out.lock(self.lock_timeout, notify=lambda msg: self.say(msg, error=True)):
+                plan = make_plan(spec, out, Options(now=self.now()))
+                apply_plan(plan, out)
+        except UserError as exc:
+            self.say(f"{why}: the spec has errors; out/ is left as it was", error=True)
+            for diagnostic in exc.diagnostics:
+                print(f"  {diagnostic.render()}", file=self.errors, flush=True)
+            self.last = Cycle(self.last.inputs | self.spec_files(), self.last.out, self.last.next_due)
+            return
+        self.say(f"{why}: {plan.summary(done=True)}")
+        if not plan.empty:
+            plan.write_text(self.stream)
+        due = [c.cert.not_valid_after_utc - c.want.renew_before.delta
+               for c in plan.work.certs.values() if c.cert is not None and c.want is not None]
+        self.last = Cycle({p.absolute() for p in spec.inputs} | self.spec_files(), out.root.absolute(),
+                          min(due) if due else None)
+
+    def relevant(self, changes: set[tuple[watchfiles.Change, str]]) -> list[Path]:
+        hits = []
+        for _, raw in changes:
+            path = Path(raw)
+            if self.last.out is not None and (path == self.last.out or self.last.out in path.parents):
+                continue
+            in_spec_dir = self.source.is_dir() and path.parent == self.source and path.suffix in (".yaml", ".yml")
+            if in_spec_dir or path in self.last.inputs:
+                hits.append(path)
+        return hits
+
+    def watched_dirs(self) -> list[Path]:
+        dirs = {self.source if self.source.is_dir() else self.source.parent}
+        dirs |= {p.parent for p in self.last.inputs}
+        return sorted(d for d in dirs if d.is_dir())
+
+    def run(self) -> None:
+        self.cycle("start")
+        while not self.stop.is_set():
+            dirs = self.watched_dirs()
+            inputs = set(self.last.inputs)
+            for changes in watchfiles.watch(*dirs, watch_filter=None, debounce=DEBOUNCE_MS, step=50,
+                                            stop_event=self.stop, rust_timeout=60_000, yield_on_timeout=True,
+                                            recursive=False):
+                if self.stop.is_set():
+                    return
+                hits = self.relevant(changes)
+                if hits:
+                    names = ", ".join(sorted({p.name for p in hits}))
+                    self.cycle(f"changed: {names}")
+                elif self.last.next_due is not None and self.now() >= self.last.next_due:
+                    self.cycle("a certificate is due for renewal")
+                elif self.now() - self.last_cycle_at >= MAX_SLEEP:
+                    self.cycle("hourly check")
+                if self.last.inputs != inputs or self.watched_dirs() != dirs:
+                    break  # the spec now references other files: watch their directories too
