@@ -47,6 +47,8 @@ USAGE_OIDS = {"serverAuth": ExtendedKeyUsageOID.SERVER_AUTH, "clientAuth": Exten
 CLOCK_SKEW = timedelta(hours=1)
 # PBKDF iterations for encrypted keys and PKCS12 stores: Java 17's own default for PKCS12.
 PBE_ITERATIONS = 10_000
+# pbeWithSHAAnd3-KeyTripleDES-CBC (RFC 7292 appendix C), DER-encoded: 1.2.840.113549.1.12.1.3.
+PBE_SHA1_3DES_OID = bytes.fromhex("2a864886f70d010c0103")
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -71,28 +73,38 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def generate_keys(key_types: list[str]) -> list[PrivateKey]:
+# Rough single-core seconds per RSA key (prime search varies a lot), and the start-up cost of a
+# pool of fresh interpreters: below that much work, worker processes only slow things down.
+_RSA_SECONDS = {"rsa-2048": 0.06, "rsa-3072": 0.25, "rsa-4096": 0.8}
+_POOL_STARTUP_SECONDS = 0.6
+
+
+def generate_keys(key_types: list[str], *, processes: int | None = None) -> list[PrivateKey]:
     """One new key per type, in the same order; RSA keys are made on every core when there are several.
 
-    RSA prime search is the only slow step in an apply (a 4096-bit key can take seconds), so
-    several RSA keys are generated in worker processes. EC keys take microseconds and stay here.
+    RSA prime search is the only slow step of an apply (a 4096-bit key can take a second or more),
+    so several RSA keys are generated in worker processes when that saves time. EC keys take
+    microseconds and are always made here. `processes` forces the number of workers (tests).
     """
     for key_type in key_types:
         if key_type not in KEY_TYPES:
             raise ValueError(f"unknown key type {key_type!r}; expected one of {', '.join(KEY_TYPES)}")
     keys: list[PrivateKey | None] = [None] * len(key_types)
-    rsa_slots = [i for i, t in enumerate(key_types) if t.startswith("rsa-")]
-    workers = min(_cpu_count(), len(rsa_slots))
-    if workers > 1:
+    rsa_slots = [i for i, t in enumerate(key_types) if t in _RSA_SECONDS]
+    if processes is None:
+        work = sum(_RSA_SECONDS[key_types[i]] for i in rsa_slots)
+        processes = min(_cpu_count(), len(rsa_slots)) if work > 2 * _POOL_STARTUP_SECONDS else 1
+    if processes > 1 and rsa_slots:
         try:
             # spawn, not fork: the caller (watch mode) may have threads, and a forked child can
-            # inherit a lock some other thread held at the time of the fork.
-            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                pems = pool.map(_generate_key_pem, [key_types[i] for i in rsa_slots])
-                for i, pem in zip(rsa_slots, pems):
-                    keys[i] = load_key(pem)
+            # inherit a lock that another thread held at the moment of the fork.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+                pems = list(pool.map(_generate_key_pem, [key_types[i] for i in rsa_slots]))
+            for i, pem in zip(rsa_slots, pems):
+                keys[i] = load_key(pem)
         except (OSError, NotImplementedError, BrokenProcessPool):
-            pass  # no process support here (a sandbox, a missing /dev/shm): generate in-process
+            pass  # no worker processes here (a sandbox, no /dev/shm): the loop below makes them all
     for i, key_type in enumerate(key_types):
         if keys[i] is None:
             keys[i] = generate_key(key_type)
@@ -102,12 +114,10 @@ def generate_keys(key_types: list[str]) -> list[PrivateKey]:
 def key_type_of(key: PrivateKey | PublicKey) -> str:
     """The spec's key type ("rsa-2048", "ec-p256", ...) of a private or public key."""
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
-        key_type = f"rsa-{key.key_size}"
-    elif isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
-        key_type = _CURVE_NAMES.get(key.curve.name, f"ec-{key.curve.name}")
-    else:
-        raise ValueError(f"unsupported key type {type(key).__name__}")
-    return key_type
+        return f"rsa-{key.key_size}"
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return _CURVE_NAMES.get(key.curve.name, f"ec-{key.curve.name}")
+    raise ValueError(f"unsupported key type {type(key).__name__}")
 
 
 def key_pem(key: PrivateKey) -> bytes:
@@ -142,21 +152,20 @@ def encrypted_key_pem(key: PrivateKey, password: str, *, iterations: int = PBE_I
 
 def load_key(pem: bytes, password: str | None = None) -> PrivateKey:
     """A private key from PEM (PKCS#8, encrypted or not, or traditional); ValueError if unusable."""
-    key = serialization.load_pem_private_key(pem, password.encode() if password is not None else None)
+    try:
+        key = serialization.load_pem_private_key(pem, password.encode() if password is not None else None)
+    except TypeError as exc:  # cryptography's word for a password given to a plain key, or missing
+        raise ValueError(str(exc)) from None
     if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
         raise ValueError(f"unsupported key type {type(key).__name__}; tlsgen uses RSA and EC keys")
     return key
 
 
-# The PKCS#12 PBE algorithms (RFC 7292 appendix B and C), used by encrypted_key_pem and to read
-# legacy PKCS12 stores.
-PBE_SHA1_3DES_OID = bytes.fromhex("2a864886f70d010c0103")  # 1.2.840.113549.1.12.1.3
-
-
 def pkcs12_pbe_key(password: str, salt: bytes, iterations: int, *, purpose: int, size: int) -> bytes:
     """RFC 7292 B.2 key derivation with SHA-1: purpose 1 gives a cipher key, 2 an IV, 3 a MAC key.
 
-    cryptography has no public PKCS#12 KDF; this follows the RFC step by step (u=20, v=64).
+    cryptography has no public PKCS#12 KDF; this follows the RFC step by step (u=20, v=64). Used to
+    write encrypted_key_pem and to read legacy (3DES) PKCS12 stores.
     """
     u, v = 20, 64
     diversifier = bytes([purpose]) * v
@@ -192,7 +201,7 @@ def _der_int(value: int) -> bytes:
 
 
 def _pem(label: str, der: bytes) -> bytes:
-    body = base64.encodebytes(der).replace(b"\n", b"")
+    body = base64.b64encode(der)
     lines = [body[i:i + 64] for i in range(0, len(body), 64)]
     return b"\n".join([f"-----BEGIN {label}-----".encode(), *lines, f"-----END {label}-----".encode()]) + b"\n"
 
