@@ -1,0 +1,268 @@
+"""stores.py: every format written and read back by content; equal content across writes; wrong passwords."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import jks
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from tlsgen import pki, stores
+from tlsgen.stores import StoreContent, StoreEntry, StoreError
+
+NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
+PASSWORD = "Zq7tW2mPx9LkR4vB8nJc3HsD6fGy1aUe"
+KEYSTORE_FORMATS = {"pkcs12-modern": ("pkcs12", "modern"), "pkcs12-legacy": ("pkcs12", "legacy"),
+                    "jks": ("jks", "modern")}
+# OIDs as they appear in DER, to see which algorithms a PKCS12 file uses.
+PBES2 = bytes.fromhex("2a864886f70d01050d")
+AES_256_CBC = bytes.fromhex("60864801650304012a")
+HMAC_SHA256 = bytes.fromhex("2a864886f70d0209")
+SHA256 = bytes.fromhex("608648016503040201")
+PBE_SHA1_3DES = bytes.fromhex("2a864886f70d010c0103")
+PBE_SHA1_RC2_40 = bytes.fromhex("2a864886f70d010c0106")
+JAVA_TRUSTED = bytes.fromhex("6086480186f966adca7b0101")  # 2.16.840.1.113894.746875.1.1
+
+
+class PKI:
+    def __init__(self):
+        self.root_key, self.issuing_key = pki.generate_key("ec-p256"), pki.generate_key("ec-p256")
+        self.root = pki.issue_ca(subject=(("CN", "root"),), key=self.root_key, path_length=None,
+                                 validity=timedelta(days=100), now=NOW)
+        self.issuing = pki.issue_ca(subject=(("CN", "issuing"),), key=self.issuing_key, issuer_cert=self.root,
+                                    issuer_key=self.root_key, path_length=0, validity=timedelta(days=50), now=NOW)
+        self.other_root = pki.issue_ca(subject=(("CN", "other"),), key=pki.generate_key("ec-p256"),
+                                       path_length=None, validity=timedelta(days=100), now=NOW)
+        self.keys = dict(zip(("rsa", "ec"), pki.generate_keys(["rsa-2048", "ec-p256"])))
+        self.chains = {name: [self.leaf(key), self.issuing] for name, key in self.keys.items()}
+
+    def leaf(self, key):
+        return pki.issue_leaf(subject=(("CN", "kafka"),), public_key=key.public_key(), issuer_cert=self.issuing,
+                              issuer_key=self.issuing_key, hostnames=["kafka"], ip_addresses=[],
+                              usages=("serverAuth", "clientAuth"), validity=timedelta(days=10), now=NOW)
+
+
+@pytest.fixture(scope="module")
+def world() -> PKI:
+    return PKI()
+
+
+@pytest.fixture(params=["rsa", "ec"])
+def kt(request) -> str:
+    return request.param
+
+
+def keystore(world, label, kt, *, alias="kafka", password=PASSWORD) -> bytes:
+    fmt, profile = KEYSTORE_FORMATS[label]
+    return stores.keystore_bytes(fmt, profile=profile, alias=alias, key=world.keys[kt], chain=world.chains[kt],
+                                 password=password)
+
+
+def truststore(world, label, certs, *, password=PASSWORD) -> bytes:
+    fmt, profile = KEYSTORE_FORMATS[label]
+    return stores.truststore_bytes(fmt, profile=profile, certs=certs, password=password)
+
+
+# --- keystores --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("label", list(KEYSTORE_FORMATS))
+def test_keystore_round_trip(world, kt, label):
+    fmt = KEYSTORE_FORMATS[label][0]
+    content = stores.read_keystore(fmt, keystore(world, label, kt), PASSWORD)
+    expected = stores.expected_keystore("kafka", world.keys[kt], world.chains[kt])
+    assert content == expected
+    (entry,) = content.entries
+    assert entry == StoreEntry("kafka", "key", pki.spki_fingerprint(world.keys[kt]),
+                               tuple(pki.cert_fingerprint(c) for c in world.chains[kt]))
+    assert expected.differences(content) == []
+
+
+@pytest.mark.parametrize("label", list(KEYSTORE_FORMATS))
+def test_two_writes_differ_in_bytes_but_not_in_content(world, kt, label):
+    fmt = KEYSTORE_FORMATS[label][0]
+    first, second = keystore(world, label, kt), keystore(world, label, kt)
+    assert first != second  # fresh salts (and JKS timestamps) every time
+    assert stores.read_keystore(fmt, first, PASSWORD) == stores.read_keystore(fmt, second, PASSWORD)
+
+
+@pytest.mark.parametrize("label", list(KEYSTORE_FORMATS))
+def test_wrong_password_is_a_store_error(world, label):
+    fmt = KEYSTORE_FORMATS[label][0]
+    for data, read in ((keystore(world, label, "ec"), stores.read_keystore),
+                       (truststore(world, label, [("root", world.root)]), stores.read_truststore)):
+        with pytest.raises(StoreError, match="password") as caught:
+            read(fmt, data, PASSWORD + "x")
+        assert PASSWORD not in str(caught.value)
+        assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize("fmt", ["pkcs12", "jks"])
+def test_garbage_is_a_store_error(fmt):
+    with pytest.raises(StoreError):
+        stores.read_keystore(fmt, b"not a store at all", PASSWORD)
+
+
+def test_reading_without_a_password_is_a_store_error(world):
+    with pytest.raises(StoreError, match="password"):
+        stores.read_keystore("pkcs12", keystore(world, "pkcs12-modern", "ec"), "")
+
+
+def test_pkcs12_modern_uses_aes_pbkdf2_and_sha256_mac(world):
+    data = keystore(world, "pkcs12-modern", "rsa")
+    assert PBES2 in data and AES_256_CBC in data and HMAC_SHA256 in data and SHA256 in data
+    assert PBE_SHA1_3DES not in data and PBE_SHA1_RC2_40 not in data
+
+
+def test_pkcs12_legacy_uses_3des_and_never_rc2(world):
+    for data in (keystore(world, "pkcs12-legacy", "rsa"), truststore(world, "pkcs12-legacy", [("root", world.root)])):
+        assert PBE_SHA1_3DES in data
+        assert PBES2 not in data and PBE_SHA1_RC2_40 not in data
+
+
+def test_pkcs12_keystore_holds_alias_as_friendly_name_and_chain_leaf_first(world):
+    loaded = pkcs12.load_pkcs12(keystore(world, "pkcs12-modern", "ec", alias="kafka-tester"), PASSWORD.encode())
+    assert loaded.cert.friendly_name == b"kafka-tester"
+    assert [c.certificate for c in [loaded.cert, *loaded.additional_certs]] == world.chains["ec"]
+    # Java reads the key with the store password: the key bag opens with it too.
+    assert pki.spki_fingerprint(loaded.key) == pki.spki_fingerprint(world.keys["ec"])
+
+
+def test_jks_key_entry_is_encrypted_with_the_store_password(world):
+    store = jks.KeyStore.loads(keystore(world, "jks", "rsa"), PASSWORD, try_decrypt_keys=False)
+    entry = store.private_keys["kafka"]
+    assert not entry.is_decrypted()
+    entry.decrypt(PASSWORD)  # Kafka's ssl.key.password is the same value
+    assert [der for _, der in entry.cert_chain] == [c.public_bytes(serialization.Encoding.DER)
+                                                    for c in world.chains["rsa"]]
+
+
+def test_jks_key_under_another_password_is_a_store_error(world):
+    key = world.keys["ec"]
+    entry = jks.PrivateKeyEntry.new("kafka", [c.public_bytes(serialization.Encoding.DER) for c in world.chains["ec"]],
+                                    key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption()))
+    entry.encrypt("another password")
+    data = jks.KeyStore.new("jks", [entry]).saves(PASSWORD)
+    with pytest.raises(StoreError, match="does not open with the store password"):
+        stores.read_keystore("jks", data, PASSWORD)
+
+
+def test_content_tells_a_different_key_or_chain_apart(world):
+    content = stores.read_keystore("pkcs12", keystore(world, "pkcs12-modern", "ec"), PASSWORD)
+    other_key = stores.expected_keystore("kafka", world.keys["rsa"], world.chains["ec"])
+    assert content != other_key
+    assert other_key.differences(content) == ["entry 'kafka' holds a different private key"]
+    other_chain = stores.expected_keystore("kafka", world.keys["ec"], world.chains["ec"][:1])
+    assert other_chain.differences(content) == ["entry 'kafka' holds a different certificate chain"]
+    other_alias = stores.expected_keystore("broker", world.keys["ec"], world.chains["ec"])
+    assert other_alias.differences(content) == ["no entry 'broker'", "unexpected entry 'kafka'"]
+
+
+@pytest.mark.parametrize("bad", [{"fmt": "p12"}, {"profile": "strong"}])
+def test_unknown_format_or_profile_is_refused(world, bad):
+    args = {"fmt": "pkcs12", "profile": "modern", **bad}
+    with pytest.raises(ValueError, match="unknown"):
+        stores.keystore_bytes(args["fmt"], profile=args["profile"], alias="a", key=world.keys["ec"],
+                              chain=world.chains["ec"], password=PASSWORD)
+
+
+def test_a_keystore_needs_a_certificate(world):
+    with pytest.raises(ValueError, match="leaf"):
+        stores.keystore_bytes("pkcs12", alias="a", key=world.keys["ec"], chain=[], password=PASSWORD)
+
+
+# --- PEM keystores (Kafka's ssl.keystore.type=PEM) --------------------------------------------
+
+def test_pem_keystore_is_encrypted_key_then_chain(world, kt):
+    data = stores.pem_keystore_bytes(world.keys[kt], world.chains[kt], PASSWORD)
+    assert data.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
+    assert b"-----BEGIN PRIVATE KEY-----" not in data
+    assert pki.load_certs(data) == world.chains[kt]
+    assert data == data.replace(b"\r", b"") and data.endswith(b"-----END CERTIFICATE-----\n")
+    assert stores.keystore_bytes("pem", alias="ignored", key=world.keys[kt], chain=world.chains[kt],
+                                 password=PASSWORD).startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+
+
+def test_pem_keystore_reads_back_under_kafkas_alias(world, kt):
+    data = stores.pem_keystore_bytes(world.keys[kt], world.chains[kt], PASSWORD)
+    assert stores.read_keystore("pem", data, PASSWORD) == stores.expected_keystore(
+        stores.PEM_KEY_ALIAS, world.keys[kt], world.chains[kt])
+    assert stores.pem_keystore_holds(data, PASSWORD, world.keys[kt], world.chains[kt])
+    assert stores.pem_keystore_holds(stores.pem_keystore_bytes(world.keys[kt], world.chains[kt], PASSWORD),
+                                     PASSWORD, world.keys[kt], world.chains[kt])
+
+
+def test_pem_keystore_holds_is_false_for_wrong_password_key_or_chain(world):
+    key, chain = world.keys["ec"], world.chains["ec"]
+    data = stores.pem_keystore_bytes(key, chain, PASSWORD)
+    assert not stores.pem_keystore_holds(data, PASSWORD + "x", key, chain)
+    assert not stores.pem_keystore_holds(data, PASSWORD, world.keys["rsa"], chain)
+    assert not stores.pem_keystore_holds(data, PASSWORD, key, chain[:1])
+    with pytest.raises(StoreError, match="password"):
+        stores.read_keystore("pem", data, PASSWORD + "x")
+    unencrypted = pki.key_pem(key) + b"".join(pki.cert_pem(c) for c in chain)
+    assert not stores.pem_keystore_holds(unencrypted, PASSWORD, key, chain)  # Kafka would fail to decrypt it
+
+
+# --- truststores ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("label", list(KEYSTORE_FORMATS))
+def test_truststore_round_trip_every_entry_trusted(world, label):
+    fmt = KEYSTORE_FORMATS[label][0]
+    certs = [("root", world.root), ("issuing", world.issuing), ("other", world.other_root)]
+    content = stores.read_truststore(fmt, truststore(world, label, certs), PASSWORD)
+    assert content == stores.expected_truststore(certs)
+    assert {e.alias: e.kind for e in content.entries} == {"root": "trusted", "issuing": "trusted", "other": "trusted"}
+    assert all(e.key is None and len(e.certs) == 1 for e in content.entries)
+    again = stores.read_truststore(fmt, truststore(world, label, certs), PASSWORD)
+    assert again == content
+
+
+def test_expected_content_does_not_depend_on_order(world):
+    assert stores.expected_truststore([("b", world.root), ("a", world.issuing)]) == \
+        stores.expected_truststore([("a", world.issuing), ("b", world.root)])
+
+
+@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-legacy"])
+def test_pkcs12_truststore_carries_javas_trusted_attribute(world, label):
+    data = truststore(world, label, [("root", world.root)])
+    assert JAVA_TRUSTED not in data  # the bags are encrypted: the attribute is only seen by decrypting
+    assert stores.read_truststore("pkcs12", data, PASSWORD).entries[0].kind == "trusted"
+
+
+@pytest.mark.parametrize("algorithm,mac", [(pkcs12.PBES.PBESv2SHA256AndAES256CBC, hashes.SHA256()),
+                                           (pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC, hashes.SHA1())])
+def test_pkcs12_certificates_without_the_attribute_are_untrusted(world, algorithm, mac):
+    """What `openssl pkcs12 -export -nokeys` makes: Java loads no trusted certificate from it."""
+    encryption = (serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(1000)
+                  .key_cert_algorithm(algorithm).hmac_hash(mac).build(PASSWORD.encode()))
+    data = pkcs12.serialize_key_and_certificates(None, None, None, [pkcs12.PKCS12Certificate(world.root, b"root")],
+                                                 encryption)
+    content = stores.read_truststore("pkcs12", data, PASSWORD)
+    assert content.entries == (StoreEntry("root", "untrusted", None, (pki.cert_fingerprint(world.root),)),)
+    assert stores.expected_truststore([("root", world.root)]).differences(content) == [
+        "entry 'root' is a certificate Java does not trust (no trusted-key-usage attribute), not a trusted certificate"]
+
+
+def test_jks_truststore_has_trusted_cert_entries(world):
+    store = jks.KeyStore.loads(truststore(world, "jks", [("root", world.root)]), PASSWORD)
+    assert list(store.certs) == ["root"]
+    assert store.certs["root"].cert == world.root.public_bytes(serialization.Encoding.DER)
+
+
+def test_pem_truststore_is_the_bundle_with_kafkas_aliases(world):
+    data = stores.truststore_bytes("pem", certs=[("root", world.root), ("other", world.other_root)], password=None)
+    assert data == pki.cert_pem(world.root) + pki.cert_pem(world.other_root)
+    content = stores.read_truststore("pem", data, None)
+    assert [(e.alias, e.kind) for e in content.entries] == [("kafka0", "trusted"), ("kafka1", "trusted")]
+    with pytest.raises(StoreError):
+        stores.read_truststore("pem", b"nothing", None)
+
+
+def test_store_content_is_comparable_and_hashable(world):
+    a = stores.expected_truststore([("root", world.root)])
+    b = StoreContent((StoreEntry("root", "trusted", None, (pki.cert_fingerprint(world.root),)),))
+    assert a == b and hash(a) == hash(b)
+    assert a.entries[0][1] == "trusted" and a.entries[0][3] == (pki.cert_fingerprint(world.root),)
