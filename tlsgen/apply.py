@@ -24,6 +24,8 @@ _KILL_AFTER_WRITES = int(os.environ.get("TLSGEN_TEST_KILL_AFTER_WRITES", "0"))
 def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None) -> None:
     work: Work = plan.work
     if plan.empty and not work.state_changed:
+        if work.stored.journal:
+            clear_journal(out)  # an apply killed after its state was written: nothing left to do
         return  # idempotent: not even the state is rewritten
     out.clean_temp_files()
     stored = work.stored

@@ -146,17 +146,19 @@ class OutDir:
 
     @contextmanager
     def lock(self, timeout: float, notify=lambda msg: print(msg, file=sys.stderr)) -> Iterator[None]:
-        """Hold out/.tlsgen/lock. The kernel drops a flock when its process dies, so a stale lock never blocks."""
-        self.check_dirs(".tlsgen/lock")
-        self.make_dirs(".tlsgen/lock")
-        path = self.path(".tlsgen/lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        """Hold an exclusive flock on out/.tlsgen/ for the whole plan-and-apply.
+
+        The kernel drops a flock when its holder dies, so a killed apply never leaves a stale lock. The
+        lock is on the directory itself: no lock file whose bytes or mtime would change on a no-op apply.
+        """
+        self.check_dirs(".tlsgen/x")
+        self.make_dirs(".tlsgen/x")
+        fd = os.open(self.path(".tlsgen"), os.O_RDONLY | os.O_DIRECTORY)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-                notify(f"waiting for another tlsgen apply on {display_path(self.root)} ({holder}) to finish…")
+                notify(f"waiting for another tlsgen apply on {display_path(self.root)} to finish…")
                 deadline = time.monotonic() + timeout
                 while True:
                     time.sleep(0.1)
@@ -166,10 +168,8 @@ class OutDir:
                     except BlockingIOError:
                         if time.monotonic() > deadline:
                             raise UserError.single(
-                                f"{display_path(self.root)} is locked by another tlsgen apply ({holder}) "
+                                f"{display_path(self.root)} is locked by another tlsgen apply "
                                 f"for more than {timeout:.0f}s", "wait for it to finish, or stop it") from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
             yield
         finally:
             os.close(fd)  # closing releases the flock

@@ -117,19 +117,26 @@ class Plan:
         return {"out": self.out, "changes": [c.as_json() for c in self.changes], "summary": self.counts()}
 
     def write_text(self, stream: TextIO, done: bool = False) -> None:
+        """Grouped by entity; reasons shared by all of an entity's changes are said once, on its line."""
         paint = _painter(stream)
-        owner = None
+        groups: dict[str, list[Change]] = {}
         for change in self.changes:
-            if change.owner != owner:
-                owner = change.owner
-                print(paint("1", owner or "(output)"), file=stream)
-            reasons = "; ".join(r.text for r in change.reasons)
-            mark = {"create": "+", "delete": "-"}.get(change.action.counted_as, "~")
-            color = {"+": "32", "-": "31", "~": "33"}[mark]
-            name = change.path[len(owner) + 1:] if owner and change.path.startswith(owner + "/") else change.path
-            print(f"  {paint(color, mark + ' ' + change.action.value.ljust(6))}  {name}"
-                  + (f"  ({reasons})" if reasons else ""), file=stream)
+            groups.setdefault(change.owner, []).append(change)
+        for owner, changes in groups.items():
+            shared = changes[0].reasons if len({c.reasons for c in changes}) == 1 else ()
+            header = owner or "(output)"
+            print(paint("1", header) + (f"  ({_said(shared)})" if shared else ""), file=stream)
+            for change in changes:
+                mark = {"create": "+", "delete": "-"}.get(change.action.counted_as, "~")
+                color = {"+": "32", "-": "31", "~": "33"}[mark]
+                name = change.path[len(owner) + 1:] if owner and change.path.startswith(owner + "/") else change.path
+                reasons = "" if shared else f"  ({_said(change.reasons)})"
+                print(f"  {paint(color, mark + ' ' + change.action.value.ljust(6))}  {name}{reasons}", file=stream)
         print(paint("1", self.summary(done)), file=stream)
+
+
+def _said(reasons: tuple[Reason, ...]) -> str:
+    return "; ".join(r.text for r in reasons)
 
 
 def _painter(stream: TextIO):

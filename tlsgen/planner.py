@@ -23,7 +23,7 @@ from .diagnostics import Diagnostic, UserError, did_you_mean, display_path
 from .model import CA, Entity, Spec
 from .outdir import OutDir
 from .plan import Action, Change, Plan, Reason
-from .render import Passwords, render_compose, render_entity_files
+from .render import Passwords, is_secret, render_compose, render_entity_files
 from .state import FileRecord, State, Stored
 from .state import load as load_stored
 
@@ -142,6 +142,7 @@ class _Planner:
         wants = self.all_files()
         changes, writes, records = [], [], {}
         state_changed = False
+        position = {w.rel: i for i, w in enumerate(wants)}
         for want in wants:
             change = self.compare(want)
             if change is None:
@@ -170,7 +171,7 @@ class _Planner:
             raise UserError(Diagnostic(None, "", f"{display_path(self.out.path(rel))} exists but tlsgen did not make it",
                                        "tlsgen never overwrites files it does not manage: move it away")
                             for rel in self.conflicts)
-        changes.sort(key=lambda c: (_owner_order(self.spec, c.owner), c.path))
+        changes.sort(key=lambda c: (_owner_order(self.spec, c.owner), position.get(c.path, len(position)), c.path))
         work = Work(self.spec, self.stored, self.keys, self.certs, self.passwords, writes, deletes, records,
                     state_changed or self.stored.salt_is_new and bool(writes), self.options.now)
         return Plan(str(self.out.root), changes, work)
@@ -269,8 +270,9 @@ class _Planner:
     def plan_password(self, e: Entity) -> str:
         if e.password is not None:
             return str(e.password)
-        # A generated password is kept: take it back from a password file tlsgen wrote and nobody edited.
-        candidates = []
+        # A generated password is kept: take it back from a password file tlsgen wrote, preferring one
+        # nobody edited; else any of ours (an apply killed mid-way, or a lost salt).
+        ours = []
         for name in ("keystore.password", "key.password", "truststore.password"):
             rel = f"{e.dir}/{name}"
             current, record = self.out.read(rel), self.state.files.get(rel)
@@ -278,10 +280,10 @@ class _Planner:
                 continue
             if record is not None and self.digest(current.data, True) == record.digest:
                 return current.data.decode()
-            if record is None and rel in self.stored.journal:
-                candidates.append(current.data.decode())  # written by an apply that was killed
-        if candidates:
-            return candidates[0]
+            if record is not None or rel in self.stored.journal:
+                ours.append(current.data.decode())
+        if ours:
+            return ours[0]
         return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
 
     # --- the files --------------------------------------------------------------------------------
@@ -302,13 +304,11 @@ class _Planner:
             action, reasons = want.material
             if not current.exists and record is None:
                 action = Action.CREATE
-                reasons = reasons or (Reason.of("new_entity" if owner_new and not want.owner.startswith("cas/")
-                                                else "new_ca" if owner_new else "new_file"),)
+                reasons = reasons or (Reason.of(_new_reason(want.owner, owner_new)),)
             return Change(want.rel, want.owner, action, reasons)
         if not current.exists:
             if record is None:
-                reason = Reason.of("new_entity" if owner_new and want.owner.split("/")[0] != "cas" else
-                                   "new_ca" if owner_new else "new_file")
+                reason = Reason.of(_new_reason(want.owner, owner_new))
                 return Change(want.rel, want.owner, Action.CREATE, (reason,))
             return Change(want.rel, want.owner, Action.REPAIR, (Reason.of("deleted"), *self.input_reasons(record, want)))
         if current.symlink or current.data is None:
@@ -430,7 +430,7 @@ def _entity_files(spec: Spec, e: Entity, key: KeyMaterial, certs: dict[str, Cert
     passwords = Passwords(keystore=password if e.keystore != "pem" else None,
                           truststore=password if e.truststore != "pem" else None, key=password)
     for name, text in render_entity_files(spec, e, passwords).items():
-        secret = password in text  # properties and env files that carry a password are secrets too
+        secret = is_secret(name) or password in text  # properties and env files are secrets
         files.append(FileWant(f"{d}/{name}", d, "config", secret, {"password": pw} if secret else {}, text.encode()))
     return files
 
@@ -458,6 +458,12 @@ def _holds(read: Callable, expected: Callable) -> bool:
         return read() == expected()
     except (stores.StoreError, ValueError):
         return False
+
+
+def _new_reason(owner: str, owner_is_new: bool) -> str:
+    if not owner_is_new or owner == "":
+        return "new_file"
+    return "new_ca" if owner.startswith("cas/") else "new_entity"
 
 
 def _key_action(key: KeyMaterial) -> Action:

@@ -33,6 +33,7 @@ class Cycle:
     inputs: set[Path]
     out: Path | None
     next_due: datetime | None
+    stamp: frozenset = frozenset()  # (path, mtime, size) of every input when this cycle read them
 
 
 class Watcher:
@@ -53,8 +54,19 @@ class Watcher:
             return {p for p in self.source.iterdir() if p.suffix in (".yaml", ".yml")}
         return {self.source}
 
+    def stamp(self, inputs: set[Path]) -> frozenset:
+        stamps = set()
+        for path in inputs | self.spec_files():
+            try:
+                info = path.stat()
+                stamps.add((path, info.st_mtime_ns, info.st_size))
+            except OSError:
+                stamps.add((path, None, None))
+        return frozenset(stamps)
+
     def cycle(self, why: str) -> None:
         self.last_cycle_at = self.now()
+        stamp = self.stamp(self.last.inputs)
         try:
             spec = read_spec(self.source, self.out_override)
             out = OutDir(spec.output)
@@ -65,15 +77,17 @@ class Watcher:
             self.say(f"{why}: the spec has errors; out/ is left as it was", error=True)
             for diagnostic in exc.diagnostics:
                 print(f"  {diagnostic.render()}", file=self.errors, flush=True)
-            self.last = Cycle(self.last.inputs | self.spec_files(), self.last.out, self.last.next_due)
+            self.last = Cycle(self.last.inputs | self.spec_files(), self.last.out, self.last.next_due, stamp)
             return
         self.say(f"{why}: {plan.summary(done=True)}")
         if not plan.empty:
             plan.write_text(self.stream)
         due = [c.cert.not_valid_after_utc - c.want.renew_before.delta
                for c in plan.work.certs.values() if c.cert is not None and c.want is not None]
-        self.last = Cycle({p.absolute() for p in spec.inputs} | self.spec_files(), out.root.absolute(),
-                          min(due) if due else None)
+        inputs = {p.absolute() for p in spec.inputs} | self.spec_files()
+        if inputs != self.last.inputs:
+            stamp = self.stamp(inputs)  # files the spec newly references: as they were when read
+        self.last = Cycle(inputs, out.root.absolute(), min(due) if due else None, stamp)
 
     def relevant(self, changes: set[tuple[watchfiles.Change, str]]) -> list[Path]:
         hits = []
@@ -97,11 +111,14 @@ class Watcher:
             dirs = self.watched_dirs()
             inputs = set(self.last.inputs)
             for changes in watchfiles.watch(*dirs, watch_filter=None, debounce=DEBOUNCE_MS, step=50,
-                                            stop_event=self.stop, rust_timeout=60_000, yield_on_timeout=True,
+                                            stop_event=self.stop, rust_timeout=1_000, yield_on_timeout=True,
                                             recursive=False):
                 if self.stop.is_set():
                     return
                 hits = self.relevant(changes)
+                if not hits and self.stamp(self.last.inputs) != self.last.stamp:
+                    # saved before the watcher started, or missed by the OS notifier: stamps tell
+                    hits = sorted({p for p, *_ in self.stamp(self.last.inputs) - self.last.stamp})
                 if hits:
                     names = ", ".join(sorted({p.name for p in hits}))
                     self.cycle(f"changed: {names}")

@@ -1,0 +1,329 @@
+"""The reconciler on real files: idempotence, minimal change, keys, renewal, cascade, drift, removal, safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from conftest import REPO, tlsgen
+from tlsgen.apply import apply_plan
+from tlsgen.outdir import OutDir
+from tlsgen.planner import Options, make_plan
+from tlsgen.validate import read_spec
+
+SPEC = """\
+version: 1
+output: out
+defaults:
+  key: ec-p256
+  subject: {organization: Test, country: GB}
+cas:
+  root: {validity: 3650d}
+  issuing: {issuer: root, path_length: 0, validity: 1825d}
+brokers:
+  kafka: {issuer: issuing, hostnames: [kafka, localhost], ip_addresses: [127.0.0.1]}
+clients:
+  app: {issuer: issuing, brokers: [kafka]}
+  other: {issuer: issuing, brokers: [kafka], keystore: jks, truststore: jks}
+workers:
+  sink: {issuer: issuing, brokers: [kafka], connects_to: [mongodb]}
+servers:
+  mongodb: {issuer: issuing, mount: /etc/tls}
+"""
+
+
+def write_spec(project: Path, text: str = SPEC) -> Path:
+    spec = project / "tls.yaml"
+    spec.write_text(textwrap.dedent(text))
+    return spec
+
+
+def snapshot(out: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under out/ with its bytes and mtime (ns)."""
+    result = {}
+    for path in sorted(out.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            result[str(path.relative_to(out))] = (path.read_bytes(), path.stat().st_mtime_ns)
+    return result
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def apply(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return tlsgen("apply", "tls.yaml", *args, cwd=project, env=env)
+
+
+def changed(before: dict, after: dict) -> set[str]:
+    return {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
+
+
+def public_key(path: Path) -> bytes:
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    return cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@pytest.fixture(scope="module")
+def applied_once(tmp_path_factory) -> Path:
+    """A project applied once; tests copy it so the expensive first apply runs once per module."""
+    project = tmp_path_factory.mktemp("base")
+    write_spec(project)
+    ok(apply(project))
+    return project
+
+
+@pytest.fixture
+def project(applied_once, tmp_path) -> Path:
+    subprocess.run(["cp", "-a", f"{applied_once}/.", str(tmp_path)], check=True)
+    return tmp_path
+
+
+def test_first_apply_writes_the_tree_with_safe_modes(project):
+    out = project / "out"
+    assert (out / ".gitignore").read_text() == "*\n"
+    for rel in ["cas/root/ca.crt", "cas/root/ca.key", "brokers/kafka/kafka.key", "brokers/kafka/keystore.p12",
+                "clients/other/keystore.jks", "servers/mongodb/mongodb.pem", "workers/sink/truststore.p12"]:
+        assert (out / rel).is_file(), rel
+    for path in out.rglob("*"):
+        mode = path.stat().st_mode & 0o777
+        if path.is_dir():
+            assert mode == 0o700, path
+        elif path.suffix in (".key", ".password", ".p12", ".jks") or path.name.endswith(".properties"):
+            assert mode == 0o600, path
+    state = json.loads((out / ".tlsgen/state.json").read_text())
+    assert state["format"] == 1 and "brokers/kafka/kafka.crt" in state["files"]
+    text = (out / ".tlsgen/state.json").read_text()
+    for pw in out.rglob("*.password"):
+        assert pw.read_text() not in text  # no secrets in the state
+
+
+def test_second_apply_changes_nothing_not_even_mtimes(project):
+    before = snapshot(project / "out")
+    result = ok(apply(project))
+    assert "no changes" in result.stdout
+    assert snapshot(project / "out") == before
+    plan = tlsgen("plan", "tls.yaml", "--detailed-exitcode", cwd=project)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+
+
+def test_plan_writes_nothing_and_reports_pending_changes(tmp_path):
+    write_spec(tmp_path)
+    result = tlsgen("plan", "tls.yaml", "--detailed-exitcode", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert not (tmp_path / "out").exists()
+    assert "to create, 0 to update, 0 to delete" in result.stdout
+    doc = json.loads(tlsgen("plan", "tls.yaml", "--json", cwd=tmp_path).stdout)
+    assert {c["action"] for c in doc["changes"]} == {"create"}
+    assert any(r["code"] == "new_entity" for c in doc["changes"] for r in c["reasons"])
+
+
+def test_editing_one_clients_hostnames_touches_only_that_client(project):
+    before = snapshot(project / "out")
+    write_spec(project, SPEC.replace("app: {issuer: issuing, brokers: [kafka]}",
+                                     "app: {issuer: issuing, brokers: [kafka], hostnames: [app.internal]}"))
+    plan = ok(tlsgen("plan", "tls.yaml", cwd=project))
+    assert "SANs changed: +app.internal" in plan.stdout
+    ok(apply(project))
+    touched = changed(before, snapshot(project / "out"))
+    assert touched - {".tlsgen/state.json"}, "the client's certificate must change"
+    assert all(p.startswith("clients/app/") or p == ".tlsgen/state.json" for p in touched), touched
+    assert "clients/app/app.key" not in touched  # the key persists across a reissue
+
+
+def test_renew_keeps_the_key_and_rotate_key_replaces_it(project):
+    crt = project / "out/clients/app/app.crt"
+    key_before, cert_before = public_key(crt), crt.read_bytes()
+    result = ok(apply(project, "--renew", "app"))
+    assert "requested with --renew" in result.stdout
+    assert crt.read_bytes() != cert_before and public_key(crt) == key_before
+    result = ok(apply(project, "--rotate-key", "app"))
+    assert "requested with --rotate-key" in result.stdout
+    assert public_key(crt) != key_before
+
+
+def test_unknown_name_for_renew_is_an_error_with_a_suggestion(project):
+    before = snapshot(project / "out")
+    result = apply(project, "--renew", "ap")
+    assert result.returncode == 1
+    assert "--renew ap: no CA or entity of that name (did you mean 'app'?)" in result.stderr
+    assert snapshot(project / "out") == before
+
+
+def test_reissued_ca_reissues_everything_below_it(project):
+    before = snapshot(project / "out")
+    result = ok(apply(project, "--renew", "issuing"))
+    assert "issuer issuing was reissued" in result.stdout
+    after = snapshot(project / "out")
+    touched = changed(before, after)
+    for name in ["brokers/kafka/kafka.crt", "clients/app/app.crt", "workers/sink/sink.crt", "servers/mongodb/mongodb.crt"]:
+        assert name in touched
+    assert "cas/root/ca.crt" not in touched and "cas/issuing/ca.key" not in touched
+    # trust holds the root only, so truststores are untouched by an intermediate's reissue
+    assert "clients/app/truststore.p12" not in touched
+
+
+def test_renewal_inside_renew_before_with_an_injected_clock(project):
+    spec = read_spec(project / "tls.yaml")
+    out = OutDir(spec.output)
+    later = datetime.now(timezone.utc) + timedelta(days=365 - 12)
+    plan = make_plan(spec, out, Options(now=later))
+    texts = {c.path: "; ".join(r.text for r in c.reasons) for c in plan.changes}
+    assert texts["clients/app/app.crt"].startswith("expires in 11 days (renew_before 30d)") or \
+        texts["clients/app/app.crt"].startswith("expires in 12 days (renew_before 30d)"), texts
+    assert "cas/root/ca.crt" not in texts
+    apply_plan(plan, out)
+    cert = x509.load_pem_x509_certificate((project / "out/clients/app/app.crt").read_bytes())
+    assert cert.not_valid_after_utc > later + timedelta(days=300)
+    assert make_plan(read_spec(project / "tls.yaml"), out, Options(now=later)).empty
+
+
+def test_drift_is_shown_and_repaired(project):
+    out = project / "out"
+    crt = out / "brokers/kafka/kafka.crt"
+    original = crt.read_bytes()
+    crt.write_text("edited\n")
+    (out / "clients/app/keystore.p12").unlink()
+    (out / "clients/app/client.properties").write_text("security.protocol=PLAINTEXT\n")
+    plan = json.loads(ok(tlsgen("plan", "tls.yaml", "--json", cwd=project)).stdout)
+    said = {c["path"]: (c["action"], [r["message"] for r in c["reasons"]]) for c in plan["changes"]}
+    assert said == {"brokers/kafka/kafka.crt": ("repair", ["edited by hand"]),
+                    "clients/app/keystore.p12": ("repair", ["deleted by hand"]),
+                    "clients/app/client.properties": ("repair", ["edited by hand"])}
+    text = ok(tlsgen("plan", "tls.yaml", cwd=project)).stdout
+    assert "brokers/kafka  (edited by hand)\n  ~ repair  kafka.crt\n" in text
+    ok(apply(project))
+    assert crt.read_bytes() == original  # restored exactly, not reissued
+    assert (out / "clients/app/keystore.p12").is_file()
+    assert "security.protocol=SSL" in (out / "clients/app/client.properties").read_text()
+    assert "no changes" in ok(apply(project)).stdout
+
+
+def test_unmanaged_files_are_never_touched(project):
+    extra = project / "out/brokers/kafka/notes.txt"
+    extra.write_text("mine")
+    ok(apply(project, "--renew", "kafka"))
+    assert extra.read_text() == "mine"
+
+
+def test_removed_entity_is_deleted_after_the_plan_says_so(project):
+    write_spec(project, SPEC.replace("  other: {issuer: issuing, brokers: [kafka], keystore: jks, truststore: jks}\n", ""))
+    plan = ok(tlsgen("plan", "tls.yaml", cwd=project)).stdout
+    assert "clients/other  (removed from the spec)" in plan and "~ update  compose.tls.yaml" in plan
+    assert "0 to create, 1 to update, 12 to delete" in plan
+    ok(apply(project))
+    assert not (project / "out/clients/other").exists()
+    assert (project / "out/clients/app").is_dir()
+
+
+def test_a_changed_store_format_repackages_without_reissuing(project):
+    crt = project / "out/clients/app/app.crt"
+    cert_before = crt.read_bytes()
+    write_spec(project, SPEC.replace("app: {issuer: issuing, brokers: [kafka]}",
+                                     "app: {issuer: issuing, brokers: [kafka], keystore: jks}"))
+    result = ok(apply(project))
+    assert "store format changed" in result.stdout or "no longer produced" in result.stdout
+    assert (project / "out/clients/app/keystore.jks").is_file()
+    assert not (project / "out/clients/app/keystore.p12").exists()
+    assert crt.read_bytes() == cert_before
+
+
+def test_symlink_inside_out_is_not_written_through(project, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "victim.pem"
+    outside.write_text("do not touch")
+    link = project / "out/clients/app/ca.pem"
+    link.unlink()
+    link.symlink_to(outside)
+    result = ok(apply(project))
+    assert "symlink" in result.stdout
+    assert outside.read_text() == "do not touch"
+    assert not link.is_symlink() and b"BEGIN CERTIFICATE" in link.read_bytes()
+
+
+def test_symlinked_directory_inside_out_is_refused(project, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    app = project / "out/clients/app"
+    subprocess.run(["cp", "-a", f"{app}/.", str(elsewhere)], check=True)
+    subprocess.run(["rm", "-r", str(app)], check=True)
+    app.symlink_to(elsewhere, target_is_directory=True)
+    before = {p.name: p.read_bytes() for p in elsewhere.iterdir()}
+    result = apply(project, "--renew", "app")
+    assert result.returncode == 1 and "symlink" in result.stderr and "Traceback" not in result.stderr
+    assert {p.name: p.read_bytes() for p in elsewhere.iterdir()} == before
+
+
+def test_out_naming_a_file_is_an_error(tmp_path):
+    write_spec(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    result = tlsgen("apply", "tls.yaml", "--out", "afile", cwd=tmp_path)
+    assert result.returncode == 1 and "is a file, not a directory" in result.stderr
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_an_unmanaged_file_in_the_way_is_an_error_and_nothing_is_written(tmp_path):
+    write_spec(tmp_path)
+    (tmp_path / "out/clients/app").mkdir(parents=True)
+    (tmp_path / "out/clients/app/app.key").write_text("someone else's")
+    result = apply(tmp_path)
+    assert result.returncode == 1 and "exists but tlsgen did not make it" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["app.key"]
+
+
+def test_second_concurrent_apply_waits_then_fails_clearly(project):
+    spec = read_spec(project / "tls.yaml")
+    with OutDir(spec.output).lock(timeout=1):
+        result = apply(project, "--lock-timeout", "1")
+    assert result.returncode == 1
+    assert "waiting for another tlsgen apply" in result.stderr
+    assert "locked by another tlsgen apply" in result.stderr
+
+
+def test_concurrent_applies_both_finish_consistently(tmp_path):
+    write_spec(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-m", "tlsgen", "apply", "tls.yaml"], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert sum("no changes" in o for o, _ in outputs) == 1  # the second saw the first's result
+    assert "no changes" in ok(apply(tmp_path)).stdout
+
+
+@pytest.mark.parametrize("kill_after", [1, 5, 20, 45])
+def test_sigkill_during_apply_is_completed_by_the_next(tmp_path, kill_after):
+    write_spec(tmp_path)
+    result = apply(tmp_path, env={"TLSGEN_TEST_KILL_AFTER_WRITES": str(kill_after)})
+    assert result.returncode == -signal.SIGKILL
+    assert (tmp_path / "out/.tlsgen/journal.json").exists()
+    ok(apply(tmp_path))
+    assert "no changes" in ok(apply(tmp_path)).stdout
+    assert not list((tmp_path / "out").rglob("*.tlsgen-tmp-*"))
+    assert not (tmp_path / "out/.tlsgen/journal.json").exists()
+    verify = tlsgen("verify", "tls.yaml", cwd=tmp_path)
+    if "not implemented" not in verify.stderr:
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_sigkill_at_a_random_moment_of_a_slow_apply(tmp_path):
+    write_spec(tmp_path, SPEC.replace("key: ec-p256", "key: rsa-4096"))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "tlsgen", "apply", "tls.yaml"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    proc.kill()
+    proc.wait()
+    ok(apply(tmp_path))
+    assert "no changes" in ok(apply(tmp_path)).stdout
