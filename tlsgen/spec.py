@@ -148,7 +148,8 @@ SecretSource = Annotated[Union[EnvRef, FileRef], _check_source("value")]
 OwnerField = Annotated[str, Field(pattern=OWNER_RE.pattern)]
 OWNER_DOC = ("UID[:GID] to chown the entity's directory and files to, so a container user (the Kafka images run "
              "as uid 1000) can read its 0600 files on a bind mount; needs the right to chown")
-MountPath = Annotated[str, Field(pattern=r"^/[^\s]*$")]
+# Mount paths reach KAFKA_OPTS (word-split, unquoted), env files and compose: no quotes, `$`, `#`, spaces.
+MountPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/@+:-]*$")]
 MOUNT_DOC = "absolute path where the service sees its own directory; paths in generated files point there"
 
 

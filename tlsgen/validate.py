@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from . import model, spec
 from .diagnostics import Diagnostic, Place, UserError, did_you_mean
 from .loader import Locations, RawSpec, SpecPath, dotted, load
 from .model import CA, CA_DEFAULT_VALIDITY, Compose, Entity, Secret, Trusted
+from .render.env import image_env_problem
 
 # Characters a password can hold and still be written unquoted into env files, compose files and
 # KAFKA_OPTS (which the Kafka images' shell word-splits): no space, quote, `$`, backslash or glob.
@@ -38,7 +39,7 @@ _KIND_WORD = {"brokers": "broker", "clients": "client", "workers": "worker", "se
               "cas": "CA", "trusted": "trusted certificate"}
 _PATTERN_MESSAGES = {
     "country": "must be a two-letter country code in capitals, such as GB",
-    "mount": "must be an absolute path, such as /etc/kafka/secrets",
+    "mount": "must be an absolute path of letters, digits and ._/@+:-, such as /etc/kafka/secrets",
     "owner": "must be UID or UID:GID, in numbers, such as 1000:1000",
     "service": "is not a compose service name (letters, digits, '.', '_', '-')",
     "env": "is not an environment variable name (letters, digits and '_', not starting with a digit)",
@@ -416,6 +417,11 @@ class _Resolver:
             self.error(mount_at if mount_at != path else image_at,
                        f"the {image} image reads its secrets from {spec.KAFKA_IMAGE_MOUNT}, not {mount}",
                        f"use mount: {spec.KAFKA_IMAGE_MOUNT}, or image: none")
+        if kind == "brokers" and image in ("apache", "confluent"):
+            problem = image_env_problem(_Stores(keystore, truststore, getattr(item, "client_auth", None)))
+            if problem:
+                self.error(keystore_at if keystore == "pem" else self.pick(path, item, "truststore")[1], problem,
+                           "use pkcs12 or jks with this image, or image: none and server.properties")
         password = self.entity_password(path, item)
         owner_text, _ = self.pick(path, item, "owner")
         owner = None
@@ -562,6 +568,15 @@ class _Resolver:
     @staticmethod
     def no_such(what: str, name: str, choices) -> tuple[str, str | None]:
         return f"no {what} named '{name}'", did_you_mean(name, choices)
+
+
+@dataclass(frozen=True)
+class _Stores:
+    """The store settings image_env_problem looks at, before the Entity exists."""
+
+    keystore: str
+    truststore: str
+    client_auth: str | None
 
 
 def _is_ip(text: str) -> bool:
