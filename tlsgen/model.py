@@ -111,6 +111,15 @@ class Entity:
         return f"{self.mount.rstrip('/')}/{file}"
 
 
+def chain_of(cas: dict[str, CA], ca_name: str) -> list[CA]:
+    """The CA and its issuers up to the root, nearest first (the CA graph is checked acyclic)."""
+    chain, name = [], ca_name
+    while name is not None:
+        chain.append(cas[name])
+        name = cas[name].issuer
+    return chain
+
+
 @dataclass(frozen=True)
 class Trusted:
     name: str
@@ -135,12 +144,7 @@ class Spec:
     inputs: tuple[Path, ...] = field(default=())  # spec files and every file the spec references
 
     def chain_of(self, ca_name: str) -> list[CA]:
-        """The CA and its issuers up to the root, nearest first."""
-        chain, name = [], ca_name
-        while name is not None:
-            chain.append(self.cas[name])
-            name = self.cas[name].issuer
-        return chain
+        return chain_of(self.cas, ca_name)
 
     def root_of(self, ca_name: str) -> str:
         return self.chain_of(ca_name)[-1].name

@@ -531,13 +531,12 @@ class _Resolver:
                     self.error(path + ("trust", i), *self.no_such("CA or trusted certificate", ref,
                                                                   [*cas, *trusted]))
             return e
-        spec_ = model.Spec(self.raw.source, Path(), cas, entities, trusted, Compose(None, Path()))
         peers = [entities[n] for n in (*e.brokers, *e.connects_to)]
         if e.serves:
             peers += [other for other in entities.values() if e.name in (*other.brokers, *other.connects_to)]
         if e.kind == "brokers":
             peers += [other for other in entities.values() if other.kind == "brokers"]
-        roots = [spec_.root_of(e.issuer)] + [spec_.root_of(p.issuer) for p in peers]
+        roots = [model.chain_of(cas, issuer)[-1].name for issuer in [e.issuer, *(p.issuer for p in peers)]]
         return replace(e, trust=tuple(dict.fromkeys(roots)))
 
     # Output and compose -------------------------------------------------------------------------
