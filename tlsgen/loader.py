@@ -181,12 +181,10 @@ def _merge_file(merged: dict, data: dict, mine: Locations, into: Locations,
         problems.append(Diagnostic(here, "version", "missing 'version: 1'",
                                    "every file of a spec starts with `version: 1`"))
 
+    taken: set[SpecPath] = set()  # sections and named entries of this file that made it into the spec
+
     def take(path: SpecPath) -> None:
-        for table_from, table_to in ((mine.values, into.values), (mine.keys, into.keys)):
-            for p, place in table_from.items():
-                if p[: len(path)] == path:
-                    table_to[p] = place
-        into.quoted.update((p, v) for p, v in mine.quoted.items() if p[: len(path)] == path)
+        taken.add(path)
 
     def clash(path: SpecPath, what: str) -> None:
         first = into.of(path, key=True)
@@ -223,3 +221,9 @@ def _merge_file(merged: dict, data: dict, mine: Locations, into: Locations,
             continue
         merged[section] = value
         take((section,))
+    # Copy the places of what was taken, in one pass (a spec may hold thousands of entries).
+    for table_from, table_to in ((mine.values, into.values), (mine.keys, into.keys)):
+        for p, place in table_from.items():
+            if p[:1] in taken or p[:2] in taken:
+                table_to[p] = place
+    into.quoted.update((p, v) for p, v in mine.quoted.items() if p[:1] in taken or p[:2] in taken)

@@ -43,10 +43,10 @@ class OutDir:
 
     def path(self, rel: str) -> Path:
         """The absolute path of a managed file; `rel` is always a tlsgen-made relative POSIX path."""
-        parts = PurePosixPath(rel).parts
-        if not parts or PurePosixPath(rel).is_absolute() or ".." in parts:
+        parts = rel.split("/")
+        if not rel or rel.startswith("/") or ".." in parts or "" in parts:
             raise ValueError(f"not a path inside out/: {rel!r}")  # names are validated; this is a bug guard
-        return self.root.joinpath(*parts)
+        return Path(os.path.join(self.root, rel))
 
     def read(self, rel: str) -> Current:
         path = self.path(rel)

@@ -21,7 +21,7 @@ from . import pki, stores
 from .checks import CertFacts, CertWant, reissue_reasons
 from .diagnostics import Diagnostic, UserError, did_you_mean, display_path
 from .model import CA, Entity, Spec
-from .outdir import OutDir
+from .outdir import Current, OutDir
 from .plan import Action, Change, Plan, Reason
 from .render import Passwords, is_secret, render_compose, render_entity_files
 from .state import FileRecord, State, Stored
@@ -130,6 +130,13 @@ class _Planner:
         self.passwords: dict[str, str] = {}
         self.conflicts: list[str] = []
         self.known_owners = {r.owner for r in self.state.files.values()}
+        self._current: dict[str, Current] = {}
+
+    def current(self, rel: str) -> Current:
+        """out/'s file at `rel`, read once per plan."""
+        if rel not in self._current:
+            self._current[rel] = self.out.read(rel)
+        return self._current[rel]
 
     # --- the plan ---------------------------------------------------------------------------------
 
@@ -158,7 +165,7 @@ class _Planner:
             if rel in desired:
                 continue
             state_changed = True
-            if not self.out.read(rel).exists:
+            if not self.current(rel).exists:
                 continue  # already gone: only the state forgets it
             owner_alive = record.owner == "" or any(
                 record.owner in (e.dir, f"cas/{name}") for name, e in
@@ -275,7 +282,7 @@ class _Planner:
         ours = []
         for name in ("keystore.password", "key.password", "truststore.password"):
             rel = f"{e.dir}/{name}"
-            current, record = self.out.read(rel), self.state.files.get(rel)
+            current, record = self.current(rel), self.state.files.get(rel)
             if not current.data:
                 continue
             if record is not None and self.digest(current.data, True) == record.digest:
@@ -291,8 +298,8 @@ class _Planner:
     def all_files(self) -> list[FileWant]:
         return files_of(self.spec, self.keys, self.certs, self.passwords, self.digest)
 
-    def read_managed(self, rel: str):
-        current = self.out.read(rel)
+    def read_managed(self, rel: str) -> Current:
+        current = self.current(rel)
         if current.exists and rel not in self.state.files and rel not in self.stored.journal:
             self.conflicts.append(rel)
         return current
@@ -345,7 +352,7 @@ class _Planner:
 
     def record_for(self, want: FileWant) -> FileRecord:
         """The record of a file that stays: re-recorded from disk (its content was checked)."""
-        data = self.out.read(want.rel).data or b""
+        data = self.current(want.rel).data or b""
         return FileRecord(want.owner, want.role, self.digest(data, want.secret), want.made_from, want.cert_pem)
 
 
