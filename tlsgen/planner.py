@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Callable
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from . import pki, stores
 from .checks import CertFacts, CertWant, reissue_reasons
@@ -160,6 +161,7 @@ class _Planner:
                 changes.append(change)
                 writes.append(want.rel)
         desired = {w.rel for w in wants}
+        live_owners = {"", *(ca.dir for ca in self.spec.cas.values()), *(e.dir for e in self.spec.entities.values())}
         deletes = []
         for rel, record in sorted(self.state.files.items()):
             if rel in desired:
@@ -167,11 +169,8 @@ class _Planner:
             state_changed = True
             if not self.current(rel).exists:
                 continue  # already gone: only the state forgets it
-            owner_alive = record.owner == "" or any(
-                record.owner in (e.dir, f"cas/{name}") for name, e in
-                [*((n, ca) for n, ca in self.spec.cas.items()), *((n, e) for n, e in self.spec.entities.items())])
-            reason = Reason.of("not_needed", why=f"the spec no longer needs a {record.role} here") if owner_alive \
-                else Reason.of("removed")
+            reason = Reason.of("not_needed", why=f"the spec no longer needs a {record.role} here") \
+                if record.owner in live_owners else Reason.of("removed")
             changes.append(Change(rel, record.owner, Action.DELETE, (reason,)))
             deletes.append(rel)
         if self.conflicts:
@@ -241,7 +240,7 @@ class _Planner:
         if issuer_mat is not None and issuer_mat.cert is not None:
             try:
                 cert.verify_directly_issued_by(issuer_mat.cert)
-            except (ValueError, TypeError, Exception):  # signature or name mismatch: not this issuer's
+            except (InvalidSignature, ValueError, TypeError):  # signature or name mismatch: not this issuer's
                 issuer_signed = False
         facts = CertFacts(
             want=want, cert=cert, recorded=record.made_from if record else {}, now=self.options.now,

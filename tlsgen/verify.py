@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from . import pki, stores
 from .checks import sans_of
@@ -223,12 +224,12 @@ def _chains_to(chain: list[x509.Certificate], anchors: list[x509.Certificate], n
             try:
                 cert.verify_directly_issued_by(anchor)
                 return True
-            except (ValueError, TypeError, Exception):
+            except (InvalidSignature, ValueError, TypeError):
                 continue
         if i + 1 < len(chain):
             try:
                 cert.verify_directly_issued_by(chain[i + 1])
-            except (ValueError, TypeError, Exception):
+            except (InvalidSignature, ValueError, TypeError):
                 return False
     return False
 
