@@ -327,3 +327,17 @@ def test_sigkill_at_a_random_moment_of_a_slow_apply(tmp_path):
     proc.wait()
     ok(apply(tmp_path))
     assert "no changes" in ok(apply(tmp_path)).stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_owner_is_applied_and_a_changed_owner_re_chowns(tmp_path):
+    write_spec(tmp_path, SPEC.replace("mount: /etc/tls}", "mount: /etc/tls, owner: '999:999'}"))
+    ok(apply(tmp_path))
+    d = tmp_path / "out/servers/mongodb"
+    assert {(p.stat().st_uid, p.stat().st_gid) for p in [d, *d.iterdir()]} == {(999, 999)}
+    assert (tmp_path / "out/clients/app/app.key").stat().st_uid == 0
+    write_spec(tmp_path, SPEC.replace("mount: /etc/tls}", "mount: /etc/tls, owner: '1000'}"))
+    result = ok(apply(tmp_path))
+    assert "owner changed to 1000" in result.stdout
+    assert {p.stat().st_uid for p in [d, *d.iterdir()]} == {1000}
+    assert "no changes" in ok(apply(tmp_path)).stdout

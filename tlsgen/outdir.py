@@ -32,6 +32,11 @@ class Current:
     exists: bool
     data: bytes | None = None  # None when missing, or when the path is a symlink/not a regular file
     symlink: bool = False
+    uid: int | None = None
+    gid: int | None = None
+
+    def owned_by(self, owner: tuple[int, int | None] | None) -> bool:
+        return owner is None or (self.uid == owner[0] and owner[1] in (None, self.gid))
 
 
 class OutDir:
@@ -61,7 +66,7 @@ class OutDir:
         if not stat.S_ISREG(info.st_mode):
             return Current(True, None)
         with open(path, "rb") as f:
-            return Current(True, f.read())
+            return Current(True, f.read(), uid=info.st_uid, gid=info.st_gid)
 
     def check_dirs(self, rel: str) -> None:
         """Refuse a path whose directories inside out/ include a symlink (it could point anywhere)."""
@@ -77,6 +82,7 @@ class OutDir:
                                        "move it away")
 
     def make_dirs(self, rel: str, owner: tuple[int, int | None] | None = None) -> None:
+        """Create the directories of `rel` (0700); `owner` gets the file's own directory."""
         self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         current = self.root
         for part in PurePosixPath(rel).parts[:-1]:
@@ -84,8 +90,8 @@ class OutDir:
             if not current.exists():
                 current.mkdir(mode=DIR_MODE)
                 os.chmod(current, DIR_MODE)  # mkdir's mode is filtered by the umask
-                if owner is not None and part != "cas" and current.parent != self.root:
-                    _chown(current, owner)
+        if owner is not None and current != self.root:
+            _chown(current, owner)
 
     def write(self, rel: str, data: bytes, mode: int, owner: tuple[int, int | None] | None = None) -> None:
         self.check_dirs(rel)
@@ -96,7 +102,7 @@ class OutDir:
         try:
             os.fchmod(fd, mode)
             if owner is not None:
-                os.fchown(fd, owner[0], -1 if owner[1] is None else owner[1])
+                _chown(fd, owner, tmp)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
@@ -183,9 +189,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _chown(path: Path, owner: tuple[int, int | None]) -> None:
+def _chown(target: Path | int, owner: tuple[int, int | None], shown: Path | None = None) -> None:
+    path = shown or target
     try:
-        os.chown(path, owner[0], -1 if owner[1] is None else owner[1], follow_symlinks=False)
+        if isinstance(target, int):
+            os.fchown(target, owner[0], -1 if owner[1] is None else owner[1])
+        else:
+            os.chown(target, owner[0], -1 if owner[1] is None else owner[1], follow_symlinks=False)
     except PermissionError:
         raise UserError.single(f"cannot chown {display_path(path)} to {owner[0]}"
                                f"{'' if owner[1] is None else ':' + str(owner[1])}: permission denied",

@@ -52,6 +52,7 @@ REASONS: dict[str, str] = {
     "store_format_changed": "store format changed {old} → {new}",
     "pkcs12_changed": "pkcs12 profile changed {old} → {new}",
     "content_changed": "settings changed",
+    "owner_changed": "owner changed to {owner}",
     "edited": "edited by hand",
     "deleted": "deleted by hand",
     "symlink": "replaced by a symlink (tlsgen writes a regular file in its place)",

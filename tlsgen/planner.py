@@ -132,6 +132,7 @@ class _Planner:
         self.conflicts: list[str] = []
         self.known_owners = {r.owner for r in self.state.files.values()}
         self._current: dict[str, Current] = {}
+        self.owners = {e.dir: e.owner for e in spec.entities.values() if e.owner is not None}
 
     def current(self, rel: str) -> Current:
         """out/'s file at `rel`, read once per plan."""
@@ -320,6 +321,10 @@ class _Planner:
         if current.symlink or current.data is None:
             return Change(want.rel, want.owner, Action.REPAIR, (Reason.of("symlink" if current.symlink else "edited"),))
         untouched = record is not None and self.digest(current.data, want.secret) == record.digest
+        owner = self.owners.get(want.owner)
+        if not current.owned_by(owner):
+            text = f"{owner[0]}" + (f":{owner[1]}" if owner[1] is not None else "")
+            return Change(want.rel, want.owner, Action.UPDATE, (Reason.of("owner_changed", owner=text),))
         if want.content is not None:
             if current.data == want.content:
                 return None

@@ -5,6 +5,9 @@ from __future__ import annotations
 from ..apply import apply_plan, terminal_progress
 from ..planner import make_plan
 from ..plan import print_json
+import os
+
+from ..diagnostics import Diagnostic, UserError
 from .common import add_json, add_out, add_spec, human
 from .reconcile import add_renew_rotate, prepare
 
@@ -24,6 +27,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     spec, out, options = prepare(args)
+    check_owners(spec)
     stream = human(args)
     with out.lock(args.lock_timeout):
         plan = make_plan(spec, out, options)  # under the lock: the plan is of what is really there
@@ -34,3 +38,15 @@ def run(args) -> int:
         print_json({**plan.as_json(), "applied": True})
     print(f"apply complete: {plan.summary(done=True)}", file=stream)
     return 0
+
+
+def check_owners(spec) -> None:
+    """`owner:` needs the right to chown: say so before anything is written, not half-way."""
+    if os.geteuid() == 0:
+        return
+    problems = [Diagnostic(None, f"{e.kind}.{e.name}.owner",
+                           f"chown to {e.owner[0]} needs root; this apply runs as uid {os.geteuid()}",
+                           "run apply as root (e.g. in the container that mounts out/), or remove owner")
+                for e in spec.entities.values() if e.owner is not None and e.owner[0] != os.geteuid()]
+    if problems:
+        raise UserError(problems)
