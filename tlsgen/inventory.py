@@ -29,10 +29,29 @@ class Item:
         return asdict(self)
 
 
+_RFC2253_KEYWORDS = {"CN", "C", "L", "ST", "O", "OU", "STREET", "DC", "UID"}
+_JAVA_ESCAPED = ',=+<>#;"\\'
+
+
 def rfc2253(name: x509.Name) -> str:
-    # Kafka's DefaultKafkaPrincipalBuilder uses X500Principal.getName() (RFC 2253): most specific
-    # RDN first (CN=...,O=...,C=...); cryptography's RFC 4514 string is the same form.
-    return name.rfc4514_string()
+    """The subject as Java's X500Principal.getName() prints it, which is what Kafka's default
+    principal builder puts after "User:" (and MongoDB's X.509 user name): most specific RDN first,
+    and Java's escaping (sun.security.x509.AVA.toRFC2253String escapes ,=+<>#;"\\ anywhere in a
+    value, and a leading or trailing space) rather than RFC 4514's."""
+    rdns = []
+    for rdn in reversed(list(name.rdns)):
+        parts = []
+        for attr in rdn:
+            key = attr.rfc4514_attribute_name
+            key = key if key in _RFC2253_KEYWORDS else attr.oid.dotted_string
+            value = "".join("\\" + c if c in _JAVA_ESCAPED else c for c in str(attr.value))
+            if value.startswith(" "):
+                value = "\\" + value
+            if value.endswith(" ") and not value.endswith("\\ "):
+                value = value[:-1] + "\\ "
+            parts.append(f"{key}={value}")
+        rdns.append("+".join(parts))
+    return ",".join(rdns)
 
 
 def inventory(spec: Spec, out: OutDir, now: datetime) -> list[Item]:

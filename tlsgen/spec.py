@@ -145,7 +145,12 @@ PASSWORD_DOC = ("password of the keystore, truststore and key: generate (32 rand
 SecretSource = Annotated[Union[EnvRef, FileRef], _check_source("value")]
 
 
-OwnerField = Annotated[str, Field(pattern=OWNER_RE.pattern)]
+def _owner_text(value: Any) -> Any:
+    # `owner: 1000` is how anyone writes the Kafka images' uid; YAML reads it as a number.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+OwnerField = Annotated[str, BeforeValidator(_owner_text), Field(pattern=OWNER_RE.pattern)]
 OWNER_DOC = ("UID[:GID] to chown the entity's directory and files to, so a container user (the Kafka images run "
              "as uid 1000) can read its 0600 files on a bind mount; needs the right to chown")
 # Mount paths reach KAFKA_OPTS (word-split, unquoted), env files and compose: no quotes, `$`, `#`, spaces.
@@ -184,7 +189,7 @@ class CASpec(StrictModel):
 
     subject: Subject | None = Field(None, description="the CA's DN; common_name defaults to its name")
     issuer: Name | None = Field(None, description="the CA that signs this one; none: a self-signed root")
-    path_length: int | None = Field(None, ge=0, le=16, description=(
+    path_length: int | None = Field(None, ge=0, le=16, strict=True, description=(
         "how many CAs may stand below this one (0: it issues only leaf certificates)"))
     key: KeyType | None = Field(None, description="key type; default: defaults.key")
     validity: Duration | None = Field(None, description="the CA certificate's validity; default 3650d")
@@ -225,7 +230,7 @@ class BrokerSpec(EntityBase):
     """A Kafka broker: server.properties for its SSL listener; serverAuth and clientAuth usages."""
 
     hostnames: list[Hostname] | None = Field(None, description="DNS SANs; default [name]; the first is advertised")
-    port: int = Field(9093, ge=1, le=65535, description="the SSL listener's port")
+    port: int = Field(9093, ge=1, le=65535, strict=True, description="the SSL listener's port")
     client_auth: ClientAuth = Field("required", description="ssl.client.auth: required | requested | none")
     image: Image | None = Field(None, description="apache | confluent | none: env file conventions of that image")
 
@@ -267,10 +272,16 @@ class ComposeSpec(StrictModel):
 Section = BeforeValidator(_none_is_empty)
 
 
+def _not_a_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # YAML's yes/no/on/off: pydantic would take True as 1
+        raise PydanticCustomError("bool", "expected a number, got a yes/no value")
+    return value
+
+
 class SpecModel(StrictModel):
     """A tlsgen spec: CAs, Kafka brokers, clients, Connect workers and TLS servers, and where output goes."""
 
-    version: Literal[1] = Field(description="spec format version; 1")
+    version: Annotated[Literal[1], BeforeValidator(_not_a_bool)] = Field(description="spec format version; 1")
     output: str | None = Field(None, min_length=1, description=(
         "output directory, relative to this file; default: out/ in the current directory"))
     defaults: Annotated[Defaults, Section] = Field(Defaults(), description="settings inherited by every CA and entity")
@@ -285,4 +296,12 @@ class SpecModel(StrictModel):
 
 def json_schema() -> dict:
     schema = SpecModel.model_json_schema(by_alias=True)
+    for name, prop in schema["properties"].items():
+        if "patternProperties" in prop:
+            # Names that validate refuses must be refused in the editor too.
+            prop["additionalProperties"] = False
+        if name in ("defaults", "compose", "cas", "brokers", "clients", "workers", "servers", "trusted"):
+            # A section whose entries are all commented out is null in YAML; validate takes it as empty.
+            body = {k: prop.pop(k) for k in list(prop) if k not in ("description", "default", "title")}
+            prop["anyOf"] = [body, {"type": "null"}]
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "tlsgen spec"}

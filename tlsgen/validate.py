@@ -196,6 +196,7 @@ class _Resolver:
 
     def resolve(self) -> model.Spec:
         self.check_unique_names()
+        self.check_defaults()
         cas = self.resolve_cas()
         trusted = self.resolve_trusted()
         entities = self.resolve_entities(cas, trusted)
@@ -206,6 +207,14 @@ class _Resolver:
         return model.Spec(
             source=self.raw.source, output=output, cas=cas, entities=entities, trusted=trusted,
             compose=compose, inputs=tuple(dict.fromkeys(self.inputs)))
+
+    def check_defaults(self) -> None:
+        d = self.parsed.defaults
+        if d.validity <= d.renew_before:
+            at = ("defaults", "validity") if "validity" in d.model_fields_set else ("defaults", "renew_before")
+            self.error(at, f"validity {d.validity} is not longer than renew_before {d.renew_before}",
+                       "every leaf certificate would be reissued on every apply; make validity longer "
+                       "or renew_before shorter")
 
     def check_unique_names(self) -> None:
         first: dict[str, tuple[str, SpecPath]] = {}
@@ -375,9 +384,11 @@ class _Resolver:
             if entity is not None:
                 entities[name] = entity
         self.check_mounts(entities)
-        if self.problems:
+        for e in entities.values():
+            self.check_explicit_trust(e, cas, trusted)
+        if self.problems:  # default trust follows issuers and references, which must all be sound first
             return entities
-        return {name: self.with_trust(e, entities, cas, trusted) for name, e in entities.items()}
+        return {name: self.with_default_trust(e, entities, cas) for name, e in entities.items()}
 
     def resolve_entity(self, kind: str, name: str, item: Any, cas: dict[str, CA], kind_of: dict[str, str]) -> Entity | None:
         path: SpecPath = (kind, name)
@@ -389,9 +400,12 @@ class _Resolver:
         key, _ = self.pick(path, item, "key")
         validity, validity_at = self.pick(path, item, "validity")
         renew, renew_at = self.pick(path, item, "renew_before")
-        if validity <= renew:
-            self.error(validity_at, f"validity {validity} is not longer than renew_before {renew}"
-                       + (f" (at {dotted(renew_at)})" if renew_at != validity_at else ""),
+        own = {validity_at, renew_at} & {path + ("validity",), path + ("renew_before",)}
+        if validity <= renew and own:  # both inherited: check_defaults says it once
+            at = validity_at if validity_at in own else renew_at
+            other = renew_at if at == validity_at else validity_at
+            self.error(at, f"validity {validity} is not longer than renew_before {renew}"
+                       + (f" (from {dotted(other)})" if other not in own and other != path else ""),
                        "every apply would reissue it; make validity longer or renew_before shorter")
         issuer = cas.get(item.issuer)
         if issuer is not None and issuer.imported is None and validity > issuer.validity:
@@ -518,24 +532,32 @@ class _Resolver:
             else:
                 taken[slot] = name
 
-    def with_trust(self, e: Entity, entities: dict[str, Entity], cas: dict[str, CA],
-                   trusted: dict[str, Trusted]) -> Entity:
-        item = getattr(self.parsed, e.kind)[e.name]
-        path: SpecPath = (e.kind, e.name)
-        if item.trust is not None:
-            if not item.trust:
-                self.error(path + ("trust",), "an empty trust list leaves an empty truststore, which Java refuses",
-                           "name at least one CA, or remove trust to use the default")
-            for i, ref in enumerate(item.trust):
-                if ref not in cas and ref not in trusted:
-                    self.error(path + ("trust", i), *self.no_such("CA or trusted certificate", ref,
-                                                                  [*cas, *trusted]))
+    def check_explicit_trust(self, e: Entity, cas: dict[str, CA], trusted: dict[str, Trusted]) -> None:
+        trust = getattr(self.parsed, e.kind)[e.name].trust
+        path: SpecPath = (e.kind, e.name, "trust")
+        if trust is None:
+            return
+        if not trust:
+            self.error(path, "an empty trust list leaves an empty truststore, which Java refuses",
+                       "name at least one CA, or remove trust to use the default")
+        for i, ref in enumerate(trust):
+            if ref not in cas and ref not in trusted:
+                self.error(path + (i,), *self.no_such("CA or trusted certificate", ref, [*cas, *trusted]))
+
+    def with_default_trust(self, e: Entity, entities: dict[str, Entity], cas: dict[str, CA]) -> Entity:
+        """SPEC's default trust, so that every mutual-TLS pair of the spec just works."""
+        if getattr(self.parsed, e.kind)[e.name].trust is not None:
             return e
-        peers = [entities[n] for n in (*e.brokers, *e.connects_to)]
+        brokers = [b for b in entities.values() if b.kind == "brokers"]
+        peers = [entities[n] for n in e.connects_to]
+        # A Kafka client bootstraps from the brokers it lists, then talks to every broker of the cluster
+        # (partition leaders); brokers talk to each other. So all brokers count as one peer group.
+        if e.brokers or e.kind == "brokers":
+            peers += brokers
         if e.serves:
-            peers += [other for other in entities.values() if e.name in (*other.brokers, *other.connects_to)]
+            peers += [o for o in entities.values() if e.name in o.connects_to]
         if e.kind == "brokers":
-            peers += [other for other in entities.values() if other.kind == "brokers"]
+            peers += [o for o in entities.values() if o.brokers]
         roots = [model.chain_of(cas, issuer)[-1].name for issuer in [e.issuer, *(p.issuer for p in peers)]]
         return replace(e, trust=tuple(dict.fromkeys(roots)))
 
