@@ -52,7 +52,8 @@ def read_spec(source: Path | None = None, out: Path | None = None) -> model.Spec
     try:
         parsed = _parse_model(raw)
     except UserError as exc:
-        raise UserError([*raw.problems, *exc.diagnostics]) from None
+        said = {d.path for d in raw.problems}  # e.g. the loader's "missing 'version: 1'", with its file
+        raise UserError([*raw.problems, *(d for d in exc.diagnostics if d.path not in said)]) from None
     if raw.problems:
         raise UserError(raw.problems)
     return _Resolver(raw, parsed, out).resolve()
@@ -65,7 +66,49 @@ def _parse_model(raw: RawSpec) -> spec.SpecModel:
     try:
         return spec.SpecModel.model_validate(raw.data)
     except ValidationError as exc:
-        raise UserError(_translate(raw, err) for err in exc.errors(include_url=False)) from None
+        errors = _closest_branches(raw.data, exc.errors(include_url=False))
+        raise UserError(_translate(raw, err) for err in errors) from None
+
+
+_STRUCTURAL = {"missing", "extra_forbidden", "literal_error", "model_type", "dict_type", "model_attributes_type"}
+
+
+def _closest_branches(data: Any, errors: list[dict]) -> list[dict]:
+    """Of a union's failed branches (password: generate | {env} | {file}), keep the one the user
+    plainly meant: the branch with the fewest shape errors. Others would say 'missing key file'
+    about a value written as {env: ...}."""
+    branches: dict[tuple, dict[str, list[dict]]] = {}
+    plain = []
+    for err in errors:
+        where = _branch_of(data, tuple(err["loc"]))
+        if where is None:
+            plain.append(err)
+        else:
+            branches.setdefault(where[0], {}).setdefault(where[1], []).append(err)
+    for by_tag in branches.values():
+        score = {tag: sum(e["type"] in _STRUCTURAL for e in errs) for tag, errs in by_tag.items()}
+        best = min(score.values())
+        plain += [e for tag, errs in by_tag.items() if score[tag] == best for e in errs]
+    return plain
+
+
+def _branch_of(data: Any, loc: tuple) -> tuple[tuple, str] | None:
+    """(location of the union, branch tag) when `loc` passes through a union branch, else None."""
+    current = data
+    for i, part in enumerate(loc[:-1]):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+        elif part == "[key]":
+            return None
+        else:
+            return loc[:i], str(part)
+    last = loc[-1] if loc else None
+    if isinstance(last, str) and (last.startswith("literal[") or last[:1].isupper()) and \
+            not (isinstance(current, dict) and last in current):
+        return loc[:-1], last  # a branch that failed as a whole, such as literal['generate']
+    return None
 
 
 def _data_path(data: Any, loc: tuple) -> tuple[SpecPath, bool]:
