@@ -169,9 +169,8 @@ def _translate(raw: RawSpec, err: dict) -> Diagnostic:
     if kind == "extra_forbidden":
         return raw.locations.diagnostic(path, f"unknown key '{last}'",
                                         did_you_mean(str(last), _allowed_keys(path)), key=True)
-    if kind == "missing":
-        where = path[:-1]
-        return raw.locations.diagnostic(where, f"missing required key '{last}'", key=True)
+    if kind == "missing":  # named by its own path, placed at the mapping that lacks it
+        return Diagnostic(raw.locations.of(path[:-1], key=True), dotted(path), f"missing required key '{last}'")
     if is_key:
         return raw.locations.diagnostic(path, message, key=True)
     if kind in ("string_type",) and path in raw.locations.quoted:
