@@ -142,10 +142,13 @@ def _parse_file(file: Path, locations: Locations, problems: list[Diagnostic], fa
         return _Builder(file, locations, problems).build(loader, node, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        if exc.context_mark is not None and "<stream end>" in str(exc.problem or ""):
-            mark = exc.context_mark  # an unclosed bracket or quote: where it opened, not the end of the file
         place = Place(display_path(file), mark.line + 1, mark.column + 1) if mark else None
         what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        if exc.context_mark is not None and exc.problem_mark is not None and \
+                exc.context_mark.line != exc.problem_mark.line:
+            # an unclosed bracket or quote is found far from where it opened: say where
+            opened = exc.context_mark
+            what += f" (opened at line {opened.line + 1}, column {opened.column + 1})"
         fatal.append(Diagnostic(place, "", f"YAML syntax error: {what}"))
         return None
     finally:

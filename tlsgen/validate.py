@@ -253,8 +253,10 @@ class _Resolver:
     def check_defaults(self) -> None:
         d = self.parsed.defaults
         if d.validity <= d.renew_before:
+            both = {"validity", "renew_before"} <= d.model_fields_set
             at = ("defaults", "validity") if "validity" in d.model_fields_set else ("defaults", "renew_before")
-            self.error(at, f"validity {d.validity} is not longer than renew_before {d.renew_before}",
+            self.error(at, f"validity {d.validity} is not longer than renew_before {d.renew_before}"
+                       + (" (at defaults.renew_before)" if both else ""),
                        "every leaf certificate would be reissued on every apply; make validity longer "
                        "or renew_before shorter")
 
@@ -447,7 +449,7 @@ class _Resolver:
             at = validity_at if validity_at in own else renew_at
             other = renew_at if at == validity_at else validity_at
             self.error(at, f"validity {validity} is not longer than renew_before {renew}"
-                       + (f" (from {dotted(other)})" if other not in own and other != path else ""),
+                       + (f" (at {dotted(other)})" if other not in own and other != path else ""),
                        "every apply would reissue it; make validity longer or renew_before shorter")
         issuer = cas.get(item.issuer)
         if issuer is not None and issuer.imported is None and validity > issuer.validity:
