@@ -279,7 +279,8 @@ def test_an_unmanaged_file_in_the_way_is_an_error_and_nothing_is_written(tmp_pat
     (tmp_path / "out/clients/app/app.key").write_text("someone else's")
     result = apply(tmp_path)
     assert result.returncode == 1 and "exists but tlsgen did not make it" in result.stderr
-    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["app.key"]
+    assert sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "out").rglob("*")) == \
+        ["out/clients", "out/clients/app", "out/clients/app/app.key"]
 
 
 def test_second_concurrent_apply_waits_then_fails_clearly(project):

@@ -44,11 +44,11 @@ def rfc2253(name: x509.Name) -> str:
         for attr in rdn:
             key = attr.rfc4514_attribute_name
             key = key if key in _RFC2253_KEYWORDS else attr.oid.dotted_string
-            value = "".join("\\" + c if c in _JAVA_ESCAPED else c for c in str(attr.value))
-            if value.startswith(" "):
-                value = "\\" + value
-            if value.endswith(" ") and not value.endswith("\\ "):
-                value = value[:-1] + "\\ "
+            text = str(attr.value)
+            body = text.strip(" ")
+            lead = len(text) - len(text.lstrip(" ")) if body else len(text)
+            trail = len(text) - len(text.rstrip(" ")) if body else 0
+            value = "\\ " * lead + "".join("\\" + c if c in _JAVA_ESCAPED else c for c in body) + "\\ " * trail
             parts.append(f"{key}={value}")
         rdns.append("+".join(parts))
     return ",".join(rdns)

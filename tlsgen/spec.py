@@ -154,7 +154,7 @@ OwnerField = Annotated[str, BeforeValidator(_owner_text), Field(pattern=OWNER_RE
 OWNER_DOC = ("UID[:GID] to chown the entity's directory and files to, so a container user (the Kafka images run "
              "as uid 1000) can read its 0600 files on a bind mount; needs the right to chown")
 # Mount paths reach KAFKA_OPTS (word-split, unquoted), env files and compose: no quotes, `$`, `#`, spaces.
-MountPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/@+:-]*$")]
+MountPath = Annotated[str, Field(pattern=r"^(/([A-Za-z0-9_@+:-]|\.[A-Za-z0-9_@+:-]|\.\.[A-Za-z0-9._@+:-])[A-Za-z0-9._@+:-]*)+/?$")]
 MOUNT_DOC = "absolute path where the service sees its own directory; paths in generated files point there"
 
 

@@ -12,6 +12,7 @@ import ipaddress
 import os
 import re
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ _KIND_WORD = {"brokers": "broker", "clients": "client", "workers": "worker", "se
               "cas": "CA", "trusted": "trusted certificate"}
 _PATTERN_MESSAGES = {
     "country": "must be a two-letter country code in capitals, such as GB",
-    "mount": "must be an absolute path of letters, digits and ._/@+:-, such as /etc/kafka/secrets",
+    "mount": "must be an absolute directory below / of letters, digits and ._@+:-, without '.' or '..' parts, "
+             "such as /etc/kafka/secrets",
     "owner": "must be UID or UID:GID, in numbers, such as 1000:1000",
     "service": "is not a compose service name (letters, digits, '.', '_', '-')",
     "env": "is not an environment variable name (letters, digits and '_', not starting with a digit)",
@@ -219,6 +221,8 @@ class _Resolver:
         self.loc: Locations = raw.locations
         self.problems: list[Diagnostic] = []
         self.inputs: list[Path] = list(self.loc.files)
+        self.now = datetime.now(timezone.utc)
+        self.import_ends: dict[str, datetime] = {}  # imported CA name -> its certificate's notAfter
 
     def error(self, path: SpecPath, message: str, hint: str | None = None, *, key: bool = False) -> None:
         self.problems.append(self.loc.diagnostic(path, message, hint, key=key))
@@ -358,6 +362,11 @@ class _Resolver:
             self.error(path + ("import", "cert"), f"{cert_path} is not a CA certificate (basicConstraints CA:TRUE)",
                        "import the certificate of the CA, not one it issued")
             return None
+        if cert.not_valid_after_utc <= self.now:
+            self.error(path + ("import", "cert"), f"the CA certificate in {cert_path} expired on "
+                       f"{cert.not_valid_after_utc:%Y-%m-%d}", "import its renewed certificate")
+            return None
+        self.import_ends[path[1]] = cert.not_valid_after_utc
         password = self.read_secret(path + ("import", "password"), spec_import.password, strip=True) \
             if spec_import.password else None
         key_pem = None
@@ -452,6 +461,14 @@ class _Resolver:
                        + (f" (at {dotted(other)})" if other not in own and other != path else ""),
                        "every apply would reissue it; make validity longer or renew_before shorter")
         issuer = cas.get(item.issuer)
+        if issuer is not None and self.chain_is_sound(cas, item.issuer):
+            # a certificate ends no later than its issuers: one that ends within renew_before is reissued every apply
+            for ca in model.chain_of(cas, item.issuer):
+                end = self.import_ends.get(ca.name)
+                if end is not None and end - self.now <= renew.delta:
+                    self.error(("cas", ca.name, "import", "cert"), f"the CA certificate in {ca.imported.cert_file} "
+                               f"ends on {end:%Y-%m-%d}, within renew_before {renew}",
+                               "every apply would reissue what it signs; import its renewed certificate")
         if issuer is not None and issuer.imported is None and validity > issuer.validity:
             self.error(validity_at, f"validity {validity} is beyond its issuer {issuer.name}'s validity {issuer.validity}",
                        f"make it at most {issuer.validity}")
@@ -489,6 +506,9 @@ class _Resolver:
         hostnames = item.hostnames if item.hostnames is not None else ([name] if kind in model.SERVING_KINDS else [])
         hostnames = self.check_hostnames(path, hostnames, explicit=item.hostnames is not None)
         ips = self.check_ips(path, item.ip_addresses or [])
+        if kind in model.SERVING_KINDS and not hostnames and not ips:
+            self.error(path + ("hostnames",), f"a {_KIND_WORD[kind]} needs at least one hostname or IP address: "
+                       "its clients verify its certificate against them", "remove hostnames: [] to use [name]")
         service = item.service if "service" in item.model_fields_set else name
         references = {}
         for field_name, allowed_kinds in (("brokers", ("brokers",)), ("connects_to", ("servers", "brokers"))):
@@ -533,6 +553,16 @@ class _Resolver:
             values = {**self.parsed.defaults.subject.model_dump(exclude_none=True), **values}
         values.setdefault("common_name", name)
         return tuple((short, values[field]) for short, field in model.SUBJECT_ORDER if field in values)
+
+    @staticmethod
+    def chain_is_sound(cas: dict[str, CA], name: str) -> bool:
+        seen = set()
+        while name is not None:
+            if name not in cas or name in seen:
+                return False
+            seen.add(name)
+            name = cas[name].issuer
+        return True
 
     def check_hostnames(self, path: SpecPath, hostnames: list[str], *, explicit: bool) -> list[str]:
         seen: dict[str, int] = {}
@@ -611,7 +641,11 @@ class _Resolver:
         if self.out is not None:
             return self.out
         if self.parsed.output:
-            return Path(os.path.normpath(self.base_dir(("output",)) / self.parsed.output))
+            output = Path(os.path.normpath(self.base_dir(("output",)) / self.parsed.output))
+            if any(output.absolute() in (f.absolute(), *f.absolute().parents) for f in self.loc.files):
+                self.error(("output",), f"the output directory {output} holds the spec itself: its .gitignore ('*') "
+                           "would keep the spec out of git", "give out/ a directory of its own, such as ../out")
+            return output
         return Path("out")
 
     def resolve_compose(self, output: Path) -> Compose:

@@ -29,6 +29,8 @@ def run(args) -> int:
     spec, out, options = prepare(args)
     check_owners(spec)
     stream = human(args)
+    if not out.path(".tlsgen").exists():
+        make_plan(spec, out, options)  # a first apply: find conflicts before the lock creates .tlsgen/
     with out.lock(args.lock_timeout):
         plan = make_plan(spec, out, options)  # under the lock: the plan is of what is really there
         if not plan.empty:
