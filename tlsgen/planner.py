@@ -178,7 +178,9 @@ class _Planner:
             raise UserError(Diagnostic(None, "", f"{display_path(self.out.path(rel))} exists but tlsgen did not make it",
                                        "tlsgen never overwrites files it does not manage: move it away")
                             for rel in self.conflicts)
-        changes.sort(key=lambda c: (_owner_order(self.spec, c.owner), position.get(c.path, len(position)), c.path))
+        order = {owner: i for i, owner in enumerate(["", *(ca.dir for ca in self.spec.ca_order()),
+                                                     *(e.dir for e in self.spec.entities.values())])}
+        changes.sort(key=lambda c: (order.get(c.owner, len(order)), c.owner, position.get(c.path, len(position)), c.path))
         work = Work(self.spec, self.stored, self.keys, self.certs, self.passwords, writes, deletes, records,
                     state_changed or self.stored.salt_is_new and bool(writes), self.options.now)
         return Plan(str(self.out.root), changes, work)
@@ -191,8 +193,10 @@ class _Planner:
                 if name not in names:
                     problems.append(Diagnostic(None, "", f"{flag} {name}: no CA or entity of that name",
                                                did_you_mean(name, names)))
-                elif flag == "--rotate-key" and name in self.spec.cas and self.spec.cas[name].imported:
-                    problems.append(Diagnostic(None, "", f"{flag} {name}: an imported CA's key is not tlsgen's to rotate"))
+                elif name in self.spec.cas and self.spec.cas[name].imported:
+                    problems.append(Diagnostic(None, "", f"{flag} {name}: an imported CA is not tlsgen's to "
+                                               f"{'rotate' if flag == '--rotate-key' else 'reissue'}",
+                                               "import its new certificate instead"))
         if problems:
             raise UserError(problems)
 
@@ -496,8 +500,3 @@ def _try_cert(data: bytes) -> x509.Certificate | None:
         return pki.load_cert(data)
     except ValueError:
         return None
-
-
-def _owner_order(spec: Spec, owner: str) -> tuple:
-    order = [""] + [ca.dir for ca in spec.ca_order()] + [e.dir for e in spec.entities.values()]
-    return (order.index(owner), owner) if owner in order else (len(order), owner)
