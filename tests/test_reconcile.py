@@ -342,3 +342,38 @@ def test_owner_is_applied_and_a_changed_owner_re_chowns(tmp_path):
     assert "owner changed to 1000" in result.stdout
     assert {p.stat().st_uid for p in [d, *d.iterdir()]} == {1000}
     assert "no changes" in ok(apply(tmp_path)).stdout
+
+
+def test_imported_cas_issue_or_only_add_trust_and_their_keys_stay_out_of_out(tmp_path):
+    from tlsgen import pki
+
+    now = datetime.now(timezone.utc)
+    corp_key, other_key = pki.generate_key("ec-p256"), pki.generate_key("ec-p256")
+    corp = pki.issue_ca(subject=(("CN", "Corp CA"),), key=corp_key, path_length=None, validity=timedelta(days=900), now=now)
+    other = pki.issue_ca(subject=(("CN", "Partner CA"),), key=other_key, path_length=None, validity=timedelta(days=900), now=now)
+    (tmp_path / "corp.pem").write_bytes(pki.cert_pem(corp))
+    (tmp_path / "corp.key").write_bytes(pki.key_pem(corp_key))
+    (tmp_path / "partner.pem").write_bytes(pki.cert_pem(other))
+    write_spec(tmp_path, """\
+        version: 1
+        output: out
+        defaults: {key: ec-p256}
+        cas:
+          corp: {import: {cert: corp.pem, key: {file: corp.key}}}
+          partner: {import: {cert: partner.pem}}
+        clients:
+          app: {issuer: corp, trust: [corp, partner]}
+        """)
+    ok(apply(tmp_path))
+    out = tmp_path / "out"
+    assert (out / "cas/corp/ca.crt").read_bytes() == pki.cert_pem(corp)
+    assert not (out / "cas/corp/ca.key").exists()
+    key_text = pki.key_pem(corp_key)
+    assert not [p for p in out.rglob("*") if p.is_file() and key_text in p.read_bytes()]
+    leaf = x509.load_pem_x509_certificate((out / "clients/app/app.crt").read_bytes())
+    leaf.verify_directly_issued_by(corp)
+    assert leaf.not_valid_after_utc <= corp.not_valid_after_utc
+    bundle = x509.load_pem_x509_certificates((out / "clients/app/ca.pem").read_bytes())
+    assert [c.subject.rfc4514_string() for c in bundle] == ["CN=Corp CA", "CN=Partner CA"]
+    result = apply(tmp_path, "--renew", "partner")
+    assert result.returncode == 1 and "an imported CA is not tlsgen's to reissue" in result.stderr
