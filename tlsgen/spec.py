@@ -105,16 +105,25 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _printable(value: Any) -> Any:
+    if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise PydanticCustomError("control", "control characters (such as a newline or tab) cannot go in a subject")
+    return value
+
+
+DNText = Annotated[str, BeforeValidator(_printable)]
+
+
 class Subject(StrictModel):
     """Distinguished-name attributes. Written in the certificate in the order C, ST, L, O, OU, CN."""
 
-    common_name: str | None = Field(None, min_length=1, max_length=64,
+    common_name: DNText | None = Field(None, min_length=1, max_length=64,
                                     description="CN; defaults to the CA's or entity's name")
-    country: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="C: two capital letters, such as GB (quote NO)")
-    state: str | None = Field(None, min_length=1, max_length=128, description="ST: state or province")
-    locality: str | None = Field(None, min_length=1, max_length=128, description="L: city or locality")
-    organization: str | None = Field(None, min_length=1, max_length=64, description="O: organization")
-    organizational_unit: str | None = Field(None, min_length=1, max_length=64, description="OU: organizational unit")
+    country: Annotated[DNText, Field(pattern=r"^[A-Z]{2}$", json_schema_extra={"pattern": r"^[A-Z]{2}$"})] | None = Field(None, description="C: two capital letters, such as GB (quote NO)")
+    state: DNText | None = Field(None, min_length=1, max_length=128, description="ST: state or province")
+    locality: DNText | None = Field(None, min_length=1, max_length=128, description="L: city or locality")
+    organization: DNText | None = Field(None, min_length=1, max_length=64, description="O: organization")
+    organizational_unit: DNText | None = Field(None, min_length=1, max_length=64, description="OU: organizational unit")
 
 
 class EnvRef(StrictModel):

@@ -140,6 +140,10 @@ class _Verifier:
             self.problem(f"{d}/{e.name}.crt", f"SANs are {', '.join(sans_of(cert)) or 'none'}; the spec asks for "
                          f"{', '.join(sorted(want)) or 'none'}")
         self.check_expiry(f"{d}/{e.name}.crt", cert, e.renew_before)
+        for held, ca in zip(chain[1:], self.spec.chain_of(e.issuer)):
+            current = self.out.read(f"{ca.dir}/ca.crt").data
+            if current and pki.cert_fingerprint(held) != pki.cert_fingerprint(pki.load_cert(current)):
+                self.problem(f"{d}/chain.pem", f"holds an outdated copy of CA {ca.name}'s certificate")
         if chain and pki.cert_fingerprint(chain[0]) != pki.cert_fingerprint(cert):
             self.problem(f"{d}/chain.pem", f"does not start with {e.name}.crt")
         root = self.out.read(f"cas/{self.spec.root_of(e.issuer)}/ca.crt").data
