@@ -149,9 +149,6 @@ class Spec:
     def root_of(self, ca_name: str) -> str:
         return self.chain_of(ca_name)[-1].name
 
-    def of_kind(self, kind: str) -> list[Entity]:
-        return [e for e in self.entities.values() if e.kind == kind]
-
     def ca_order(self) -> list[CA]:
         """CAs with every issuer before the CAs it signs."""
         return sorted(self.cas.values(), key=lambda ca: (len(self.chain_of(ca.name)), ca.name))

@@ -48,8 +48,8 @@ _PATTERN_MESSAGES = {
 }
 
 
-def read_spec(source: Path | None = None, out: Path | None = None) -> model.Spec:
-    """The resolved spec, or UserError with every diagnostic."""
+def read_spec(source: Path | None = None, out: Path | None = None, now: datetime | None = None) -> model.Spec:
+    """The resolved spec, or UserError with every diagnostic. `now` dates imported CAs (default: the clock)."""
     raw = load(source or DEFAULT_SPEC)
     try:
         parsed = _parse_model(raw)
@@ -58,7 +58,7 @@ def read_spec(source: Path | None = None, out: Path | None = None) -> model.Spec
         raise UserError([*raw.problems, *(d for d in exc.diagnostics if d.path not in said)]) from None
     if raw.problems:
         raise UserError(raw.problems)
-    return _Resolver(raw, parsed, out).resolve()
+    return _Resolver(raw, parsed, out, now or datetime.now(timezone.utc)).resolve()
 
 
 # --- pydantic errors, translated to the user's words and places -------------------------------------
@@ -216,12 +216,12 @@ def _translate(raw: RawSpec, err: dict) -> Diagnostic:
 
 
 class _Resolver:
-    def __init__(self, raw: RawSpec, parsed: spec.SpecModel, out: Path | None):
+    def __init__(self, raw: RawSpec, parsed: spec.SpecModel, out: Path | None, now: datetime):
         self.raw, self.parsed, self.out = raw, parsed, out
         self.loc: Locations = raw.locations
         self.problems: list[Diagnostic] = []
         self.inputs: list[Path] = list(self.loc.files)
-        self.now = datetime.now(timezone.utc)
+        self.now = now
         self.import_ends: dict[str, datetime] = {}  # imported CA name -> its certificate's notAfter
 
     def error(self, path: SpecPath, message: str, hint: str | None = None, *, key: bool = False) -> None:

@@ -26,8 +26,3 @@ def add_json(parser: argparse.ArgumentParser, what: str) -> None:
 def human(args: argparse.Namespace) -> TextIO:
     """Human output: stdout, or stderr when stdout carries JSON."""
     return sys.stderr if getattr(args, "json", False) else sys.stdout
-
-
-def not_implemented(name: str) -> int:
-    print(f"tlsgen {name}: not implemented yet", file=sys.stderr)
-    return 1

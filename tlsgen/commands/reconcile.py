@@ -19,9 +19,10 @@ def add_renew_rotate(parser) -> None:
 
 def prepare(args, now: datetime | None = None):
     """Validate (nothing is written on bad input), then the output directory and the planning options."""
-    spec = read_spec(args.spec, args.out)
+    now = now or datetime.now(timezone.utc)
+    spec = read_spec(args.spec, args.out, now)
     out = OutDir(spec.output)
-    options = Options(now=now or datetime.now(timezone.utc),
+    options = Options(now=now,
                       renew=frozenset(getattr(args, "renew", []) or []),
                       rotate=frozenset(getattr(args, "rotate_key", []) or []))
     return spec, out, options
