@@ -68,7 +68,7 @@ class Watcher:
         self.last_cycle_at = self.now()
         stamp = self.stamp(self.last.inputs)
         try:
-            spec = read_spec(self.source, self.out_override)
+            spec = read_spec(self.source, self.out_override, self.now())
             out = OutDir(spec.output)
             with out.lock(self.lock_timeout, notify=lambda msg: self.say(msg, error=True)):
                 plan = make_plan(spec, out, Options(now=self.now()))
