@@ -377,3 +377,42 @@ def test_imported_cas_issue_or_only_add_trust_and_their_keys_stay_out_of_out(tmp
     assert [c.subject.rfc4514_string() for c in bundle] == ["CN=Corp CA", "CN=Partner CA"]
     result = apply(tmp_path, "--renew", "partner")
     assert result.returncode == 1 and "an imported CA is not tlsgen's to reissue" in result.stderr
+
+
+def test_ctrl_c_during_apply_exits_130_and_the_next_apply_completes(tmp_path):
+    write_spec(tmp_path, SPEC.replace("key: ec-p256", "key: rsa-4096"))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "tlsgen", "apply", "tls.yaml"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (130, 0), err  # 0 only if it had already finished
+    assert "Traceback" not in err
+    ok(apply(tmp_path))
+    assert "no changes" in ok(apply(tmp_path)).stdout
+
+
+def test_progress_shows_on_a_terminal_and_not_in_a_pipe(tmp_path):
+    write_spec(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    leader, follower = os.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "tlsgen", "apply", "tls.yaml"], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=follower, timeout=120)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+    assert proc.returncode == 0
+    assert b"tlsgen: generating 7 keys" in b"".join(chunks)  # 2 CAs + 5 entities
+    piped = tlsgen("apply", "tls.yaml", "--renew", "app", cwd=tmp_path)
+    assert piped.returncode == 0 and piped.stderr == ""
