@@ -80,7 +80,7 @@ def test_watch_applies_edits_survives_bad_ones_and_ignores_unrelated_files(proje
     watch = Watch(project)
     try:
         watch.wait_for(lambda: "first" in sans(crt), "the first apply")
-        cycles = lambda: sum("changed:" in line for line in watch.out + watch.err)  # noqa: E731
+        cycles = lambda: sum("] changed: " in line for line in watch.out + watch.err)  # noqa: E731
 
         spec.write_text(SPEC.replace("HOST", "second"))
         watch.wait_for(lambda: "second" in sans(crt), "the edited hostname as a SAN")
@@ -94,6 +94,7 @@ def test_watch_applies_edits_survives_bad_ones_and_ignores_unrelated_files(proje
 
         spec.write_text(SPEC.replace("HOST", "fourth"))
         watch.wait_for(lambda: "fourth" in sans(crt), "recovery after the bad edit")
+        watch.wait_for(lambda: any("SANs changed: +fourth" in line for line in watch.out), "the recovery's plan")
 
         seen = cycles()
         (project / "specs/notes.txt").write_text("unrelated")

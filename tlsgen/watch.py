@@ -55,20 +55,18 @@ class Watcher:
         return {self.source}
 
     def stamp(self, inputs: set[Path]) -> frozenset:
-        stamps = set()
-        for path in inputs | self.spec_files():
-            try:
-                info = path.stat()
-                stamps.add((path, info.st_mtime_ns, info.st_size))
-            except OSError:
-                stamps.add((path, None, None))
-        return frozenset(stamps)
+        """(path, mtime, size) of the inputs and spec files, to tell a save the notifier did not report."""
+        return _stamps(inputs | self.spec_files())
 
     def cycle(self, why: str) -> None:
         self.last_cycle_at = self.now()
         stamp = self.stamp(self.last.inputs)
         try:
             spec = read_spec(self.source, self.out_override, self.now())
+            inputs = {p.absolute() for p in spec.inputs} | self.spec_files()
+            # Files the spec newly references, stamped as soon as they were read: a save during the
+            # apply below then differs from the stamp and triggers the next cycle.
+            stamp |= _stamps(inputs - {path for path, *_ in stamp})
             out = OutDir(spec.output)
             with out.lock(self.lock_timeout, notify=lambda msg: self.say(msg, error=True)):
                 plan = make_plan(spec, out, Options(now=self.now()))
@@ -84,9 +82,6 @@ class Watcher:
             plan.write_text(self.stream)
         due = [c.cert.not_valid_after_utc - c.want.renew_before.delta
                for c in plan.work.certs.values() if c.cert is not None and c.want is not None]
-        inputs = {p.absolute() for p in spec.inputs} | self.spec_files()
-        if inputs != self.last.inputs:
-            stamp = self.stamp(inputs)  # files the spec newly references: as they were when read
         self.last = Cycle(inputs, out.root.absolute(), min(due) if due else None, stamp)
 
     def relevant(self, changes: set[tuple[watchfiles.Change, str]]) -> list[Path]:
@@ -128,3 +123,14 @@ class Watcher:
                     self.cycle("hourly check")
                 if self.last.inputs != inputs or self.watched_dirs() != dirs:
                     break  # the spec now references other files: watch their directories too
+
+
+def _stamps(paths: set[Path]) -> frozenset:
+    stamps = set()
+    for path in paths:
+        try:
+            info = path.stat()
+            stamps.add((path, info.st_mtime_ns, info.st_size))
+        except OSError:
+            stamps.add((path, None, None))
+    return frozenset(stamps)
