@@ -9,6 +9,7 @@ name, whether a file was edited since tlsgen wrote it).
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
 from dataclasses import dataclass, field
@@ -68,14 +69,20 @@ class CertMaterial:
     cert: x509.Certificate | None  # None until apply issues it
     action: Action | None = None
     reasons: tuple[Reason, ...] = ()
+    _derived: tuple = field(default=(None, None, None), repr=False)  # (cert, fp, pem) computed once per cert
+
+    def _of_cert(self) -> tuple:
+        if self.cert is not None and self._derived[0] is not self.cert:  # apply sets `cert` once it is issued
+            self._derived = (self.cert, pki.cert_fingerprint(self.cert), pki.cert_pem(self.cert))
+        return self._derived if self.cert is not None else (None, None, None)
 
     @property
     def fp(self) -> str | None:
-        return pki.cert_fingerprint(self.cert) if self.cert is not None else None
+        return self._of_cert()[1]
 
     @property
     def pem(self) -> bytes | None:
-        return pki.cert_pem(self.cert) if self.cert is not None else None
+        return self._of_cert()[2]
 
 
 @dataclass
@@ -266,7 +273,7 @@ class _Planner:
         self.keys[ca.name] = self.plan_key(ca.name, f"{ca.dir}/ca.key", ca.key)
         want = CertWant(subject=ca.subject, sans=(), usages=(), issuer=ca.issuer, path_length=ca.path_length,
                         validity=ca.validity, renew_before=ca.renew_before)
-        new = Reason.of("new_ca") if ca.dir not in self.known_owners else Reason.of("new_file")
+        new = Reason.of(_new_reason(ca.dir, ca.dir not in self.known_owners))
         self.certs[ca.name] = self.plan_cert(ca.name, f"{ca.dir}/ca.crt", want, self.keys[ca.name], ca.issuer, new)
 
     def plan_entity_material(self, e: Entity) -> None:
@@ -274,7 +281,7 @@ class _Planner:
         want = CertWant(subject=e.subject, sans=tuple([f"DNS:{h}" for h in e.hostnames] + [f"IP:{i}" for i in e.ip_addresses]),
                         usages=e.usages, issuer=e.issuer, path_length=None, validity=e.validity,
                         renew_before=e.renew_before)
-        new = Reason.of("new_entity") if e.dir not in self.known_owners else Reason.of("new_file")
+        new = Reason.of(_new_reason(e.dir, e.dir not in self.known_owners))
         self.certs[e.name] = self.plan_cert(e.name, f"{e.dir}/{e.name}.crt", want, self.keys[e.name], e.issuer, new)
         self.passwords[e.name] = self.plan_password(e)
 
@@ -391,9 +398,9 @@ def _entity_files(spec: Spec, e: Entity, key: KeyMaterial, certs: dict[str, Cert
                   digest) -> list[FileWant]:
     d, cert = e.dir, certs[e.name]
     chain = [cert] + [certs[ca.name] for ca in spec.chain_of(e.issuer)[:-1]]  # leaf, then intermediates
-    trust = [pem for name in e.trust for pem in _trust_pems(spec, certs, name)]
+    trusted = [pair for name in e.trust for pair in _trust_certs(spec, certs, name)]
+    trust, trust_fps = [pem for pem, _ in trusted], [fp for _, fp in trusted]
     chain_fps = [c.fp for c in chain]
-    trust_fps = [pki.cert_fingerprint(pki.load_cert(p)) if p is not None else None for p in trust]
     chain_pem = _joined([c.pem for c in chain])
     trust_pem = _joined(trust)
     pw = digest(password.encode(), True)
@@ -450,10 +457,16 @@ def _entity_files(spec: Spec, e: Entity, key: KeyMaterial, certs: dict[str, Cert
     return files
 
 
-def _trust_pems(spec: Spec, certs: dict[str, CertMaterial], name: str) -> list[bytes | None]:
+def _trust_certs(spec: Spec, certs: dict[str, CertMaterial], name: str) -> list[tuple[bytes | None, str | None]]:
+    """(PEM, fingerprint) of each certificate a trust name stands for; None for a CA still to be issued."""
     if name in spec.trusted:
-        return list(spec.trusted[name].certs_pem)
-    return [certs[name].pem]
+        return [(pem, _pem_fingerprint(pem)) for pem in spec.trusted[name].certs_pem]
+    return [(certs[name].pem, certs[name].fp)]
+
+
+@functools.lru_cache(maxsize=None)
+def _pem_fingerprint(pem: bytes) -> str:
+    return pki.cert_fingerprint(pki.load_cert(pem))
 
 
 def _trust_aliases(spec: Spec, e: Entity) -> list[str]:
