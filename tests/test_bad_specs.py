@@ -319,7 +319,7 @@ assert len({c.id for c in CASES}) == len(CASES)
 # module as __main__. An uncaught exception prints its traceback as the interpreter would.
 DRIVER = r"""
 import json, os, runpy, sys, traceback
-import tlsgen.cli, tlsgen.validate
+import tlsgen.cli, tlsgen.model.resolve
 tlsgen.cli.build_parser()  # imports every command module
 results = {}
 for job in json.load(sys.stdin):

@@ -1,4 +1,4 @@
-"""tlsgen.loader: values with their places, duplicate keys, `<<` merges, and spec directories merged by name."""
+"""tlsgen.spec.loader: values with their places, duplicate keys, `<<` merges, and spec directories merged by name."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tlsgen.diagnostics import Place, UserError
-from tlsgen.loader import dotted, load, spec_files
+from tlsgen.spec.loader import dotted, load, spec_files
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from tlsgen import pki
+from tlsgen.crypto import pki
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, 654321, tzinfo=timezone.utc)
 NOW_S = NOW.replace(microsecond=0)  # certificates hold whole seconds

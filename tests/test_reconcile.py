@@ -17,10 +17,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from conftest import REPO, tlsgen
-from tlsgen.apply import apply_plan
-from tlsgen.outdir import OutDir
-from tlsgen.planner import Options, make_plan
-from tlsgen.validate import read_spec
+from tlsgen.reconcile.apply import apply_plan
+from tlsgen.reconcile.outdir import OutDir
+from tlsgen.reconcile.planner import Options, make_plan
+from tlsgen.model.resolve import read_spec
 
 SPEC = """\
 version: 1
@@ -345,7 +345,7 @@ def test_owner_is_applied_and_a_changed_owner_re_chowns(tmp_path):
 
 
 def test_imported_cas_issue_or_only_add_trust_and_their_keys_stay_out_of_out(tmp_path):
-    from tlsgen import pki
+    from tlsgen.crypto import pki
 
     now = datetime.now(timezone.utc)
     corp_key, other_key = pki.generate_key("ec-p256"), pki.generate_key("ec-p256")

@@ -15,7 +15,7 @@ from tlsgen.model import Compose
 from tlsgen.render import ENTITY_FILES, SECRET_FILES, Passwords, is_secret, render_compose, render_entity_files
 from tlsgen.render.env import env_name, image_env_problem
 from tlsgen.render.syntax import java_value
-from tlsgen.validate import read_spec
+from tlsgen.model.resolve import read_spec
 
 REPO = Path(__file__).resolve().parent.parent
 PW = Passwords(keystore="Ks-pass.1", truststore="Ts-pass.2", key="Ks-pass.1")

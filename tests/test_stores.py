@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from tlsgen import pki, stores
-from tlsgen.stores import StoreContent, StoreEntry, StoreError
+from tlsgen.crypto import pki, stores
+from tlsgen.crypto.stores import StoreContent, StoreEntry, StoreError
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 PASSWORD = "Zq7tW2mPx9LkR4vB8nJc3HsD6fGy1aUe"

@@ -1,4 +1,4 @@
-"""tlsgen.validate: the example spec validates, and read_spec resolves what users leave out the way SPEC.md says."""
+"""tlsgen.model.resolve: the example spec validates, and read_spec resolves what users leave out the way SPEC.md says."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from conftest import REPO, tlsgen
 from tlsgen.cli import main
 from tlsgen.diagnostics import UserError
 from tlsgen.model import Secret
-from tlsgen.spec import Duration
-from tlsgen.validate import read_spec
+from tlsgen.spec.duration import Duration
+from tlsgen.model.resolve import read_spec
 
 
 def write(path: Path, text: str) -> Path:

@@ -16,11 +16,11 @@ from typing import Callable, TextIO
 
 import watchfiles
 
-from .apply import apply_plan
+from .reconcile.apply import apply_plan
 from .diagnostics import UserError
-from .outdir import OutDir
-from .planner import Options, make_plan
-from .validate import DEFAULT_SPEC, read_spec
+from .reconcile.outdir import OutDir
+from .reconcile.planner import Options, make_plan
+from .model.resolve import DEFAULT_SPEC, read_spec
 
 MAX_SLEEP = timedelta(hours=1)
 DEBOUNCE_MS = 200

@@ -417,10 +417,10 @@ def test_verify_names_the_truststore_a_wrong_password_file_cannot_open(applied, 
 def expired(tmp_path_factory) -> Path:
     """A client certificate valid for 30 days, issued 400 days ago (Python API with a moved clock),
     and a broker it connects to whose certificate (800 days) is still valid."""
-    from tlsgen.apply import apply_plan
-    from tlsgen.outdir import OutDir
-    from tlsgen.planner import Options, make_plan
-    from tlsgen.validate import read_spec
+    from tlsgen.reconcile.apply import apply_plan
+    from tlsgen.reconcile.outdir import OutDir
+    from tlsgen.reconcile.planner import Options, make_plan
+    from tlsgen.model.resolve import read_spec
 
     project = write_project(tmp_path_factory.mktemp("expired"), {
         "version": 1, "output": "../out", "cas": {"root": {"validity": "3650d"}},

@@ -35,7 +35,7 @@ from interop.consumers import (
     openssl_server,
     openssl_verify,
 )
-from tlsgen import pki, stores
+from tlsgen.crypto import pki, stores
 
 KEY_TYPES = ["ec-p256", "rsa-2048"]
 # Store formats as the spec names them: keystore/truststore format plus, for pkcs12, the profile.

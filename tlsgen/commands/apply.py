@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..apply import apply_plan, terminal_progress
-from ..planner import make_plan
-from ..plan import print_json
+from ..reconcile.apply import apply_plan, terminal_progress
+from ..reconcile.planner import make_plan
+from ..reconcile.plan import print_json
 import os
 
 from ..diagnostics import Diagnostic, UserError

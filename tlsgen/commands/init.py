@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..diagnostics import UserError, display_path
-from ..spec import json_schema
+from ..spec.schema import json_schema
 
 HELP = "write a commented starter spec (default specs/tlsgen.yaml); never overwrites"
 EXAMPLE = "  tlsgen init\n  tlsgen init platform/tls.yaml"

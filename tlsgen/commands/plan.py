@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..plan import print_json
+from ..reconcile.plan import print_json
 from .common import add_json, add_out, add_spec, human
 from .reconcile import add_renew_rotate, plan_for
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..outdir import OutDir
-from ..plan import Plan
-from ..planner import Options, make_plan
-from ..validate import read_spec
+from ..reconcile.outdir import OutDir
+from ..reconcile.plan import Plan
+from ..reconcile.planner import Options, make_plan
+from ..model.resolve import read_spec
 
 
 def add_renew_rotate(parser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..spec import json_schema
+from ..spec.schema import json_schema
 
 HELP = "print the spec's JSON Schema, for editor completion and hover docs"
 EXAMPLE = ("  tlsgen schema > tlsgen.schema.json\n"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from ..inventory import inventory
-from ..outdir import OutDir
-from ..validate import read_spec
+from ..audit.inventory import inventory
+from ..reconcile.outdir import OutDir
+from ..model.resolve import read_spec
 from .common import add_json, add_out, add_spec, human
 
 HELP = ("inventory: each certificate's subject, SANs, issuer, expiry, days left, Kafka principal, "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..outdir import OutDir
-from ..validate import read_spec
-from ..verify import verify
+from ..reconcile.outdir import OutDir
+from ..model.resolve import read_spec
+from ..audit.verify import verify
 from .common import add_out, add_spec
 
 HELP = ("check out/ against the spec without writing: chains, key/certificate match, stores open with "

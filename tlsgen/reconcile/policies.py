@@ -14,9 +14,9 @@ from typing import Callable
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .model import Subject, subject_text
+from ..model import Subject, subject_text
 from .plan import Action, Reason
-from .spec import Duration
+from ..spec.duration import Duration
 
 _SHORT = {NameOID.COUNTRY_NAME: "C", NameOID.STATE_OR_PROVINCE_NAME: "ST", NameOID.LOCALITY_NAME: "L",
           NameOID.ORGANIZATION_NAME: "O", NameOID.ORGANIZATIONAL_UNIT_NAME: "OU", NameOID.COMMON_NAME: "CN"}

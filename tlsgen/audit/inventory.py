@@ -7,9 +7,9 @@ from datetime import datetime
 
 from cryptography import x509
 
-from .checks import sans_of
-from .model import Spec
-from .outdir import OutDir
+from ..reconcile.policies import sans_of
+from ..model import Spec
+from ..reconcile.outdir import OutDir
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import signal
 import sys
 from typing import Callable
 
-from . import pki
+from ..crypto import pki
 from .outdir import OutDir
 from .plan import Plan
 from .planner import Work, files_of

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .spec import Duration
+from ..spec.duration import Duration
 
 # DN attributes in the order they are written into a certificate, with their spec field names.
 SUBJECT_ORDER = (

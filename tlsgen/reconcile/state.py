@@ -17,7 +17,7 @@ import json
 import secrets
 from dataclasses import asdict, dataclass, field
 
-from .diagnostics import UserError, display_path
+from ..diagnostics import UserError, display_path
 from .outdir import OutDir
 
 FORMAT = 1

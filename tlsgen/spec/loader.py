@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .diagnostics import Diagnostic, Place, UserError, display_path
+from ..diagnostics import Diagnostic, Place, UserError, display_path
 
 SpecPath = tuple[str | int, ...]
 

@@ -7,12 +7,12 @@ description: `tlsgen schema` turns them into hover docs in editors.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from .duration import Duration
 
 KEY_TYPES = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
 STORE_FORMATS = ("pkcs12", "jks", "pem")
@@ -60,45 +60,6 @@ StoreFormat = Annotated[Literal["pkcs12", "jks", "pem"], _choice(STORE_FORMATS, 
 Pkcs12Profile = Annotated[Literal["modern", "legacy"], _choice(("modern", "legacy"), "pkcs12 profile")]
 ClientAuth = Annotated[Literal["required", "requested", "none"], _choice(("required", "requested", "none"), "client_auth")]
 Image = Annotated[Literal["apache", "confluent", "none"], _choice(("apache", "confluent", "none"), "image")]
-
-
-@dataclass(frozen=True, order=True)
-class Duration:
-    """`Nd` or `Nh`, kept as written so messages can quote it ("renew_before 30d")."""
-
-    hours: int
-
-    PATTERN = r"^[1-9][0-9]*[dh]$"
-
-    @classmethod
-    def parse(cls, value: Any) -> "Duration":
-        if isinstance(value, Duration):
-            return value
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise PydanticCustomError("duration", "a duration is a number of days or hours, such as 365d or 12h")
-        text = str(value).strip()
-        m = re.fullmatch(r"(\d+)\s*([dh])", text)
-        if not m:
-            hint = " (add a unit: d or h)" if text.isdigit() else ""
-            raise PydanticCustomError("duration", "'{v}' is not a duration such as 365d or 12h{hint}",
-                                      {"v": text, "hint": hint})
-        n = int(m.group(1))
-        if n <= 0:
-            raise PydanticCustomError("duration", "a duration must be positive, not '{v}'", {"v": text})
-        return cls(n * 24 if m.group(2) == "d" else n)
-
-    @property
-    def delta(self) -> timedelta:
-        return timedelta(hours=self.hours)
-
-    def __str__(self) -> str:
-        return f"{self.hours // 24}d" if self.hours % 24 == 0 else f"{self.hours}h"
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            cls.parse, serialization=core_schema.plain_serializer_function_ser_schema(str),
-            json_schema_input_schema=core_schema.str_schema(pattern=cls.PATTERN))
 
 
 class StrictModel(BaseModel):

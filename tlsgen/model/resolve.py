@@ -20,11 +20,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import ValidationError
 
-from . import model, spec
-from .diagnostics import Diagnostic, Place, UserError, did_you_mean
-from .loader import Locations, RawSpec, SpecPath, dotted, load
-from .model import CA, CA_DEFAULT_VALIDITY, Compose, Entity, Secret, Trusted
-from .render.env import image_env_problem
+from .. import model
+from ..spec import schema
+from ..diagnostics import Diagnostic, Place, UserError, did_you_mean
+from ..spec.loader import Locations, RawSpec, SpecPath, dotted, load
+from . import CA, CA_DEFAULT_VALIDITY, Compose, Entity, Secret, Trusted
+from ..render.env import image_env_problem
 
 # Characters a password can hold and still be written unquoted into env files, compose files and
 # KAFKA_OPTS (which the Kafka images' shell word-splits): no space, quote, `$`, backslash or glob.
@@ -32,10 +33,10 @@ PASSWORD_RE = re.compile(r"^[A-Za-z0-9_.:@%+=,/~^!-]+$")
 DEFAULT_SPEC = Path("specs")
 
 _MODEL_OF_SECTION = {
-    "defaults": spec.Defaults, "cas": spec.CASpec, "brokers": spec.BrokerSpec, "clients": spec.ClientSpec,
-    "workers": spec.WorkerSpec, "servers": spec.ServerSpec, "trusted": spec.TrustedSpec, "compose": spec.ComposeSpec,
+    "defaults": schema.Defaults, "cas": schema.CASpec, "brokers": schema.BrokerSpec, "clients": schema.ClientSpec,
+    "workers": schema.WorkerSpec, "servers": schema.ServerSpec, "trusted": schema.TrustedSpec, "compose": schema.ComposeSpec,
 }
-_NESTED_MODELS = {"subject": spec.Subject, "import": spec.ImportSpec, "password": None, "key": None}
+_NESTED_MODELS = {"subject": schema.Subject, "import": schema.ImportSpec, "password": None, "key": None}
 _KIND_WORD = {"brokers": "broker", "clients": "client", "workers": "worker", "servers": "server",
               "cas": "CA", "trusted": "trusted certificate"}
 _PATTERN_MESSAGES = {
@@ -64,9 +65,9 @@ def read_spec(source: Path | None = None, out: Path | None = None, now: datetime
 # --- pydantic errors, translated to the user's words and places -------------------------------------
 
 
-def _parse_model(raw: RawSpec) -> spec.SpecModel:
+def _parse_model(raw: RawSpec) -> schema.SpecModel:
     try:
-        return spec.SpecModel.model_validate(raw.data)
+        return schema.SpecModel.model_validate(raw.data)
     except ValidationError as exc:
         errors = _closest_branches(raw.data, exc.errors(include_url=False))
         raise UserError(_translate(raw, err) for err in errors) from None
@@ -134,7 +135,7 @@ def _data_path(data: Any, loc: tuple) -> tuple[SpecPath, bool]:
 
 def _allowed_keys(path: SpecPath) -> list[str]:
     if len(path) <= 1:
-        return list(spec.SpecModel.model_fields)
+        return list(schema.SpecModel.model_fields)
     section = path[0]
     model_cls = _MODEL_OF_SECTION.get(section)
     depth = 2 if section in ("defaults", "compose") else 3
@@ -216,7 +217,7 @@ def _translate(raw: RawSpec, err: dict) -> Diagnostic:
 
 
 class _Resolver:
-    def __init__(self, raw: RawSpec, parsed: spec.SpecModel, out: Path | None, now: datetime):
+    def __init__(self, raw: RawSpec, parsed: schema.SpecModel, out: Path | None, now: datetime):
         self.raw, self.parsed, self.out = raw, parsed, out
         self.loc: Locations = raw.locations
         self.problems: list[Diagnostic] = []
@@ -266,7 +267,7 @@ class _Resolver:
 
     def check_unique_names(self) -> None:
         first: dict[str, tuple[str, SpecPath]] = {}
-        named = [(section, name) for section in ("cas", "trusted", *spec.KINDS)
+        named = [(section, name) for section in ("cas", "trusted", *schema.KINDS)
                  for name in getattr(self.parsed, section)]
         named.sort(key=lambda sn: self.loc.of(sn, key=True) or Place("", 0, 0))
         for section, name in named:
@@ -343,7 +344,7 @@ class _Resolver:
                                f"make it at most {parent.validity}")
                 depth, issuer = depth + 1, parent.issuer
 
-    def read_import(self, path: SpecPath, spec_import: spec.ImportSpec) -> model.ImportedCA | None:
+    def read_import(self, path: SpecPath, spec_import: schema.ImportSpec) -> model.ImportedCA | None:
         cert_path = self.base_dir(path + ("import", "cert")) / spec_import.cert
         self.inputs.append(cert_path)
         try:
@@ -390,8 +391,8 @@ class _Resolver:
         return model.ImportedCA(cert_file=cert_path, cert_pem=cert.public_bytes(serialization.Encoding.PEM),
                                 key_pem=key_pem, key_password=Secret(password) if password else None)
 
-    def read_secret(self, path: SpecPath, source: spec.EnvRef | spec.FileRef, *, strip: bool) -> str | None:
-        if isinstance(source, spec.EnvRef):
+    def read_secret(self, path: SpecPath, source: schema.EnvRef | schema.FileRef, *, strip: bool) -> str | None:
+        if isinstance(source, schema.EnvRef):
             value = os.environ.get(source.env)
             if value is None:
                 self.error(path + ("env",), f"environment variable {source.env} is not set",
@@ -429,7 +430,7 @@ class _Resolver:
     # Entities -----------------------------------------------------------------------------------
 
     def resolve_entities(self, cas: dict[str, CA], trusted: dict[str, Trusted]) -> dict[str, Entity]:
-        parsed = {(kind, name): item for kind in spec.KINDS for name, item in getattr(self.parsed, kind).items()}
+        parsed = {(kind, name): item for kind in schema.KINDS for name, item in getattr(self.parsed, kind).items()}
         kind_of = {name: kind for kind, name in parsed}
         entities: dict[str, Entity] = {}
         for (kind, name), item in parsed.items():
@@ -488,10 +489,10 @@ class _Resolver:
         image = image or self.parsed.defaults.image
         if kind == "servers":
             image = "none"
-        if image in ("apache", "confluent") and mount.rstrip("/") != spec.KAFKA_IMAGE_MOUNT:
+        if image in ("apache", "confluent") and mount.rstrip("/") != schema.KAFKA_IMAGE_MOUNT:
             self.error(mount_at if mount_at != path else image_at,
-                       f"the {image} image reads its secrets from {spec.KAFKA_IMAGE_MOUNT}, not {mount}",
-                       f"use mount: {spec.KAFKA_IMAGE_MOUNT}, or image: none")
+                       f"the {image} image reads its secrets from {schema.KAFKA_IMAGE_MOUNT}, not {mount}",
+                       f"use mount: {schema.KAFKA_IMAGE_MOUNT}, or image: none")
         if kind == "brokers" and image in ("apache", "confluent"):
             problem = image_env_problem(_Stores(keystore, truststore, getattr(item, "client_auth", None)))
             if problem:
@@ -546,8 +547,8 @@ class _Resolver:
                        "use letters, digits and -_.:@%+=,/~^!, or password: generate")
         return Secret(value)
 
-    def subject(self, subject: spec.Subject | None, name: str, *, with_defaults: bool) -> model.Subject:
-        base = self.parsed.defaults.subject if with_defaults else spec.Subject()
+    def subject(self, subject: schema.Subject | None, name: str, *, with_defaults: bool) -> model.Subject:
+        base = self.parsed.defaults.subject if with_defaults else schema.Subject()
         values = {**base.model_dump(exclude_none=True), **(subject.model_dump(exclude_none=True) if subject else {})}
         if not with_defaults:  # CAs take defaults.subject too, below their own attributes
             values = {**self.parsed.defaults.subject.model_dump(exclude_none=True), **values}
@@ -571,7 +572,7 @@ class _Resolver:
             labels = host[2:].split(".") if host.startswith("*.") else host.split(".")
             if _is_ip(host):
                 self.error(at, f"'{host}' is an IP address, not a hostname", "move it to ip_addresses")
-            elif len(host) > 253 or not all(spec.LABEL_RE.match(label) for label in labels):
+            elif len(host) > 253 or not all(schema.LABEL_RE.match(label) for label in labels):
                 self.error(at, f"'{host}' is not a valid hostname",
                            "use letters, digits and '-' in dot-separated labels; a wildcard only as a leading '*.'")
             elif host.lower() in seen:
@@ -655,7 +656,7 @@ class _Resolver:
             if Path(c.file).is_absolute() or ".." in parts or not parts:
                 self.error(("compose", "file"), f"'{c.file}' must be a relative path inside the output directory",
                            "such as compose.tls.yaml")
-            elif parts[0] in (*spec.KINDS, "cas", ".tlsgen", ".gitignore"):
+            elif parts[0] in (*schema.KINDS, "cas", ".tlsgen", ".gitignore"):
                 self.error(("compose", "file"), f"'{c.file}' would collide with tlsgen's own files",
                            "such as compose.tls.yaml")
         if c.project_dir is not None:

@@ -19,13 +19,13 @@ from typing import Callable
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from . import pki, stores
-from .checks import CertFacts, CertWant, reissue_reasons
-from .diagnostics import Diagnostic, UserError, did_you_mean, display_path
-from .model import CA, Entity, Spec
+from ..crypto import pki, stores
+from .policies import CertFacts, CertWant, reissue_reasons
+from ..diagnostics import Diagnostic, UserError, did_you_mean, display_path
+from ..model import CA, Entity, Spec
 from .outdir import Current, OutDir
 from .plan import Action, Change, Plan, Reason
-from .render import Passwords, is_secret, render_compose, render_entity_files
+from ..render import Passwords, is_secret, render_compose, render_entity_files
 from .state import FileRecord, State, Stored
 from .state import load as load_stored
 

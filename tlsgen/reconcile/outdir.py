@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from .diagnostics import UserError, display_path
+from ..diagnostics import UserError, display_path
 
 TMP_MARK = ".tlsgen-tmp-"
 DIR_MODE = 0o700

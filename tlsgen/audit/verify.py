@@ -15,11 +15,11 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from . import pki, stores
-from .checks import sans_of
-from .model import Entity, Spec
-from .outdir import OutDir
-from .planner import STORE_SUFFIX
+from ..crypto import pki, stores
+from ..reconcile.policies import sans_of
+from ..model import Entity, Spec
+from ..reconcile.outdir import OutDir
+from ..reconcile.planner import STORE_SUFFIX
 
 SECRET_SUFFIXES = (".key", ".password", ".p12", ".jks", ".properties", ".env")
 
