@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from tlsgen.model import Compose
-from tlsgen.render import ENTITY_FILES, SECRET_FILES, Passwords, is_secret, render_compose, render_entity_files
+from tlsgen import layout
+from tlsgen.render import RENDERERS, Passwords, render_compose, render_entity_files
 from tlsgen.render.env import env_name, image_env_problem
 from tlsgen.render.syntax import java_value
 from tlsgen.model.resolve import read_spec
@@ -107,19 +108,15 @@ def test_files_per_kind(callisto):
     assert set(files(callisto, "kafka-tester")) == {"client.properties", "librdkafka.properties", "kafka-tester.env"}
     assert set(files(callisto, "mongo-sink")) == {"worker.properties", "mongo-sink.env"}
     assert set(files(callisto, "mongodb")) == {"mongodb.env"}
-    assert set(ENTITY_FILES) == {"brokers", "clients", "workers", "servers"}
 
 
-def test_every_rendered_file_is_written_0600_and_stores_are_not_named_so(callisto):
-    for e in callisto.entities.values():
-        for name in render_entity_files(callisto, e, PW):
-            assert is_secret(name) and name.endswith(SECRET_FILES), name
-    assert not is_secret("ca.pem") and not is_secret("kafka.crt")
+def test_every_config_file_of_the_layout_has_a_renderer_and_no_renderer_is_unused():
+    wanted = {(kind, config) for kind, configs in layout.CONFIGS.items() for config in configs}
+    assert set(RENDERERS) == wanted
 
 
 def test_passwords_never_show_in_reprs():
-    assert "Ks-pass" not in repr(PW) and "Ts-pass" not in repr(PW)
-    assert [f.name for f in dataclasses.fields(Passwords)] == ["keystore", "truststore", "key"]
+    assert "Ks-pass" not in repr(PW) and "Ts-pass" not in repr(PW) and "Key-pass" not in repr(PEM_PW)
 
 
 def test_same_input_same_bytes(callisto):

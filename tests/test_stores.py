@@ -261,8 +261,11 @@ def test_pem_truststore_is_the_bundle_with_kafkas_aliases(world):
         stores.read_truststore("pem", b"nothing", None)
 
 
-def test_store_content_is_comparable_and_hashable(world):
-    a = stores.expected_truststore([("root", world.root)])
-    b = StoreContent((StoreEntry("root", "trusted", None, (pki.cert_fingerprint(world.root),)),))
-    assert a == b and hash(a) == hash(b)
-    assert a.entries[0][1] == "trusted" and a.entries[0][3] == (pki.cert_fingerprint(world.root),)
+def test_store_content_compares_by_what_it_holds_not_by_entry_order(world):
+    root, other = world.root, world.other_root
+    a = stores.expected_truststore([("root", root), ("other", other)])
+    b = stores.expected_truststore([("other", other), ("root", root)])
+    assert a == b and a.differences(b) == []
+    c = stores.expected_truststore([("root", other), ("other", root)])  # the same certificates, swapped aliases
+    assert a != c and a.differences(c) == ["entry 'other' holds a different certificate",
+                                           "entry 'root' holds a different certificate"]

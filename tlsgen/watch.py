@@ -80,9 +80,7 @@ class Watcher:
         self.say(f"{why}: {plan.summary(done=True)}")
         if not plan.empty:
             plan.write_text(self.stream)
-        due = [c.cert.not_valid_after_utc - c.want.renew_before.delta
-               for c in plan.work.certs.values() if c.cert is not None and c.want is not None]
-        self.last = Cycle(inputs, out.root.absolute(), min(due) if due else None, stamp)
+        self.last = Cycle(inputs, out.root.absolute(), plan.next_due, stamp)
 
     def relevant(self, changes: set[tuple[watchfiles.Change, str]]) -> list[Path]:
         hits = []

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from cryptography import x509
 
-from ..reconcile.policies import sans_of
+from ..crypto import pki
 from ..model import Spec
 from ..reconcile.outdir import OutDir
 
@@ -74,7 +74,7 @@ def inventory(spec: Spec, out: OutDir, now: datetime) -> list[Item]:
         subject = rfc2253(cert.subject)
         leaf = kind != "cas"
         items.append(Item(
-            name, kind, issuer, subject, list(sans_of(cert)), cert.not_valid_after_utc.isoformat(),
+            name, kind, issuer, subject, list(pki.sans_of(cert)), cert.not_valid_after_utc.isoformat(),
             (cert.not_valid_after_utc - now).days, f"User:{subject}" if leaf else None,
             subject if leaf else None, files))
     return items

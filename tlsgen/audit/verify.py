@@ -15,13 +15,11 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
+from .. import layout
 from ..crypto import pki, stores
-from ..reconcile.policies import sans_of
 from ..model import Entity, Spec
 from ..reconcile.outdir import OutDir
-from ..reconcile.planner import STORE_SUFFIX
 
-SECRET_SUFFIXES = (".key", ".password", ".p12", ".jks", ".properties", ".env")
 
 
 @dataclass(frozen=True)
@@ -39,6 +37,7 @@ class _Verifier:
         self.spec, self.out, self.now = spec, out, now
         self.problems: list[Problem] = []
         self.checked_files = 0
+        self.artifacts = {a.path: a for a in layout.artifacts(spec)}
 
     def problem(self, path: str, message: str, warning: bool = False) -> None:
         self.problems.append(Problem(path, message, warning))
@@ -57,10 +56,8 @@ class _Verifier:
 
     def check_mode(self, rel: str) -> None:
         mode = stat.S_IMODE(os.lstat(self.out.path(rel)).st_mode)
-        name = rel.rsplit("/", 1)[-1]
-        secret = name.endswith(SECRET_SUFFIXES) or (rel.startswith("servers/") and name.endswith(".pem")
-                                                    and name not in ("ca.pem", "chain.pem")) or name == "keystore.pem"
-        if secret and mode & 0o077:
+        artifact = self.artifacts.get(rel)
+        if artifact is not None and artifact.secret and mode & 0o077:
             self.problem(rel, f"mode {mode:04o} lets others read a secret; expected 0600")
 
     def cert(self, rel: str) -> x509.Certificate | None:
@@ -136,8 +133,8 @@ class _Verifier:
         if key is not None and pki.spki_fingerprint(key) != pki.spki_fingerprint(cert):
             self.problem(f"{d}/{e.name}.key", f"does not match {e.name}.crt")
         want = {f"DNS:{h}" for h in e.hostnames} | {f"IP:{i}" for i in e.ip_addresses}
-        if set(sans_of(cert)) != want:
-            self.problem(f"{d}/{e.name}.crt", f"SANs are {', '.join(sans_of(cert)) or 'none'}; the spec asks for "
+        if set(pki.sans_of(cert)) != want:
+            self.problem(f"{d}/{e.name}.crt", f"SANs are {', '.join(pki.sans_of(cert)) or 'none'}; the spec asks for "
                          f"{', '.join(sorted(want)) or 'none'}")
         self.check_expiry(f"{d}/{e.name}.crt", cert, e.renew_before)
         for held, ca in zip(chain[1:], self.spec.chain_of(e.issuer)):
@@ -174,7 +171,7 @@ class _Verifier:
             if password is not None and data is not None and not stores.pem_keystore_holds(data, password, key, chain):
                 self.problem(f"{d}/keystore.pem", "does not open with key.password, or does not hold the key and chain")
             return
-        rel = f"{d}/keystore.{STORE_SUFFIX[e.keystore]}"
+        rel = f"{d}/{layout.keystore_file(e)}"
         password, data = self.password(f"{d}/keystore.password"), self.data(rel)
         key_password = self.password(f"{d}/key.password")
         if password is None or data is None:
@@ -193,7 +190,7 @@ class _Verifier:
         if e.truststore == "pem":
             return
         d = e.dir
-        rel = f"{d}/truststore.{STORE_SUFFIX[e.truststore]}"
+        rel = f"{d}/{layout.truststore_file(e)}"
         password, data = self.password(f"{d}/truststore.password"), self.data(rel)
         if password is None or data is None:
             return

@@ -29,9 +29,7 @@ def run(args) -> int:
     spec, out, options = prepare(args)
     check_owners(spec)
     stream = human(args)
-    if not out.path(".tlsgen").exists():
-        make_plan(spec, out, options)  # a first apply: find conflicts before the lock creates .tlsgen/
-    with out.lock(args.lock_timeout):
+    with out.lock(args.lock_timeout, first_apply_undone_on_error=True):
         plan = make_plan(spec, out, options)  # under the lock: the plan is of what is really there
         if not plan.empty:
             plan.write_text(stream)

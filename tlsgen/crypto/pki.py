@@ -7,7 +7,6 @@ its `critical=` flag spelled out. The current time is always a parameter.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import ipaddress
 import multiprocessing
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..model import Subject
+from . import asn1
 
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey]
@@ -102,7 +102,7 @@ def generate_keys(key_types: list[str], *, processes: int | None = None) -> list
             with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
                 pems = list(pool.map(_generate_key_pem, [key_types[i] for i in rsa_slots]))
             for i, pem in zip(rsa_slots, pems):
-                keys[i] = load_key(pem)
+                keys[i] = load_key(pem, trusted=True)  # made by our own worker just now
         except (OSError, NotImplementedError, BrokenProcessPool):
             pass  # no worker processes here (a sandbox, no /dev/shm): the loop below makes them all
     for i, key_type in enumerate(key_types):
@@ -145,15 +145,19 @@ def encrypted_key_pem(key: PrivateKey, password: str, *, iterations: int = PBE_I
                                             serialization.NoEncryption())) + padder.finalize()
     encryptor = Cipher(TripleDES(des_key), modes.CBC(iv)).encryptor()
     encrypted = encryptor.update(plain) + encryptor.finalize()
-    algorithm = _der(0x30, _der(0x06, PBE_SHA1_3DES_OID) + _der(0x30, _der(0x04, salt) + _der_int(iterations)))
-    info = _der(0x30, algorithm + _der(0x04, encrypted))
-    return _pem("ENCRYPTED PRIVATE KEY", info)
+    algorithm = asn1.der(0x30, asn1.der(0x06, PBE_SHA1_3DES_OID) + asn1.der(0x30, asn1.der(0x04, salt) + asn1.der_int(iterations)))
+    info = asn1.der(0x30, algorithm + asn1.der(0x04, encrypted))
+    return asn1.pem("ENCRYPTED PRIVATE KEY", info)
 
 
-def load_key(pem: bytes, password: str | None = None) -> PrivateKey:
-    """A private key from PEM (PKCS#8, encrypted or not, or traditional); ValueError if unusable."""
+def load_key(pem: bytes, password: str | None = None, *, trusted: bool = False) -> PrivateKey:
+    """A private key from PEM (PKCS#8, encrypted or not, or traditional); ValueError if unusable.
+
+    `trusted`: tlsgen made this key, or already checked it in this run. Checking an RSA key's
+    consistency costs ~70 ms a key (OpenSSL's RSA_check_key); a key from outside always gets it."""
     try:
-        key = serialization.load_pem_private_key(pem, password.encode() if password is not None else None)
+        key = serialization.load_pem_private_key(pem, password.encode() if password is not None else None,
+                                                 unsafe_skip_rsa_key_validation=trusted)
     except TypeError as exc:  # cryptography's word for a password given to a plain key, or missing
         raise ValueError(str(exc)) from None
     if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
@@ -186,24 +190,6 @@ def pkcs12_pbe_key(password: str, salt: bytes, iterations: int, *, purpose: int,
         block = b"".join(((int.from_bytes(block[j:j + v], "big") + b) % (1 << (8 * v))).to_bytes(v, "big")
                          for j in range(0, len(block), v))
     return out[:size]
-
-
-def _der(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes([tag, n]) + content
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + content
-
-
-def _der_int(value: int) -> bytes:
-    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
-def _pem(label: str, der: bytes) -> bytes:
-    body = base64.b64encode(der)
-    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
-    return b"\n".join([f"-----BEGIN {label}-----".encode(), *lines, f"-----END {label}-----".encode()]) + b"\n"
 
 
 # --- fingerprints -----------------------------------------------------------------------------
@@ -334,3 +320,38 @@ def load_cert(pem: bytes) -> x509.Certificate:
 def load_certs(pem: bytes) -> list[x509.Certificate]:
     """Every certificate in a PEM bundle, in file order; ValueError when there is none."""
     return x509.load_pem_x509_certificates(pem)
+
+
+# --- reading a certificate --------------------------------------------------------------------
+
+_SHORT_NAMES = {oid: short for short, oid in NAME_OIDS.items()}
+_USAGE_NAMES = {oid: name for name, oid in USAGE_OIDS.items()}
+
+
+def subject_of(cert: x509.Certificate) -> Subject:
+    return tuple((_SHORT_NAMES.get(a.oid, a.oid.dotted_string), str(a.value)) for a in cert.subject)
+
+
+def sans_of(cert: x509.Certificate) -> tuple[str, ...]:
+    """"DNS:name" and "IP:address" for each subject alternative name, as OpenSSL shows them."""
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple([f"DNS:{n}" for n in ext.get_values_for_type(x509.DNSName)]
+                 + [f"IP:{ip}" for ip in ext.get_values_for_type(x509.IPAddress)])
+
+
+def usages_of(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(_USAGE_NAMES.get(oid, oid.dotted_string) for oid in ext)
+
+
+def basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return None

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from . import pki
+from . import asn1, pki
 from .pki import PrivateKey
 
 STORE_FORMATS = ("pkcs12", "jks", "pem")
@@ -293,113 +293,73 @@ def _der_fingerprint(der: bytes) -> str:
 # Java needs. Only what tlsgen reads is decoded: DER, PBES2 (PBKDF2 + AES-CBC) and the PKCS#12
 # PBE with 3DES. The password has already passed the MAC check in load_pkcs12.
 
-def _oid(dotted: str) -> bytes:
-    first, second, *rest = (int(n) for n in dotted.split("."))
-    out = bytearray([40 * first + second])
-    for n in rest:
-        chunk = [n & 0x7F]
-        n >>= 7
-        while n:
-            chunk.append(0x80 | (n & 0x7F))
-            n >>= 7
-        out += bytes(reversed(chunk))
-    return bytes(out)
-
-
 JAVA_TRUSTED_KEY_USAGE = "2.16.840.1.113894.746875.1.1"
-_TRUSTED = _oid(JAVA_TRUSTED_KEY_USAGE)
-_DATA = _oid("1.2.840.113549.1.7.1")
-_ENCRYPTED_DATA = _oid("1.2.840.113549.1.7.6")
-_CERT_BAG = _oid("1.2.840.113549.1.12.10.1.3")
-_X509_CERT = _oid("1.2.840.113549.1.9.22.1")
-_PBES2 = _oid("1.2.840.113549.1.5.13")
-_PBKDF2 = _oid("1.2.840.113549.1.5.12")
-_PRFS = {_oid("1.2.840.113549.2.7"): hashes.SHA1, _oid("1.2.840.113549.2.9"): hashes.SHA256,
-         _oid("1.2.840.113549.2.10"): hashes.SHA384, _oid("1.2.840.113549.2.11"): hashes.SHA512}
-_AES_CBC = {_oid("2.16.840.1.101.3.4.1.2"): 16, _oid("2.16.840.1.101.3.4.1.22"): 24,
-            _oid("2.16.840.1.101.3.4.1.42"): 32}
-
-
-def _der_items(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(tag, content) of each DER element in `data`, in order."""
-    pos = 0
-    while pos < len(data):
-        tag, length = data[pos], data[pos + 1]
-        pos += 2
-        if length & 0x80:
-            size = length & 0x7F
-            if size == 0:
-                raise StoreError("indefinite-length (BER) encoding, which tlsgen does not read")
-            length = int.from_bytes(data[pos:pos + size], "big")
-            pos += size
-        if pos + length > len(data):
-            raise StoreError("truncated PKCS12 data")
-        yield tag, data[pos:pos + length]
-        pos += length
-
-
-def _fields(data: bytes) -> list[tuple[int, bytes]]:
-    return list(_der_items(data))
-
-
-def _inner(data: bytes) -> bytes:
-    """The content of the single element in `data` (an [n] EXPLICIT wrapper or an OCTET STRING)."""
-    return _fields(data)[0][1]
+_TRUSTED = asn1.oid(JAVA_TRUSTED_KEY_USAGE)
+_DATA = asn1.oid("1.2.840.113549.1.7.1")
+_ENCRYPTED_DATA = asn1.oid("1.2.840.113549.1.7.6")
+_CERT_BAG = asn1.oid("1.2.840.113549.1.12.10.1.3")
+_X509_CERT = asn1.oid("1.2.840.113549.1.9.22.1")
+_PBES2 = asn1.oid("1.2.840.113549.1.5.13")
+_PBKDF2 = asn1.oid("1.2.840.113549.1.5.12")
+_PRFS = {asn1.oid("1.2.840.113549.2.7"): hashes.SHA1, asn1.oid("1.2.840.113549.2.9"): hashes.SHA256,
+         asn1.oid("1.2.840.113549.2.10"): hashes.SHA384, asn1.oid("1.2.840.113549.2.11"): hashes.SHA512}
+_AES_CBC = {asn1.oid("2.16.840.1.101.3.4.1.2"): 16, asn1.oid("2.16.840.1.101.3.4.1.22"): 24,
+            asn1.oid("2.16.840.1.101.3.4.1.42"): 32}
 
 
 def _pkcs12_java_trusted(data: bytes, password: str) -> set[str]:
     """Fingerprints of the certificates whose bag carries Java's trusted-key-usage attribute."""
-    pfx = _fields(_inner(data))  # PFX: version, authSafe, macData
-    content_type, content = _fields(pfx[1][1])
+    pfx = asn1.fields(asn1.inner(data))  # PFX: version, authSafe, macData
+    content_type, content = asn1.fields(pfx[1][1])
     if content_type[1] != _DATA:
         raise StoreError("a PKCS12 store signed with a public key, which tlsgen does not read")
     trusted = set()
-    for _, info in _der_items(_inner(_inner(content[1]))):  # AuthenticatedSafe: ContentInfo, ...
-        (_, kind), (_, body) = _fields(info)
+    for _, info in asn1.items(asn1.inner(asn1.inner(content[1]))):  # AuthenticatedSafe: ContentInfo, ...
+        (_, kind), (_, body) = asn1.fields(info)
         if kind == _DATA:
-            safe_contents = _inner(body)  # [0] EXPLICIT OCTET STRING holding SafeContents
+            safe_contents = asn1.inner(body)  # [0] EXPLICIT OCTET STRING holding SafeContents
         elif kind == _ENCRYPTED_DATA:
-            safe_contents = _decrypt_content(_inner(body), password)
+            safe_contents = _decrypt_content(asn1.inner(body), password)
         else:
             continue  # enveloped data: no certificates tlsgen could have written
-        for _, bag in _der_items(_inner(safe_contents)):
-            parts = _fields(bag)  # bagId, [0] bagValue, bagAttributes
+        for _, bag in asn1.items(asn1.inner(safe_contents)):
+            parts = asn1.fields(bag)  # bagId, [0] bagValue, bagAttributes
             if parts[0][1] != _CERT_BAG:
                 continue
-            cert_id, cert_value = _fields(_inner(parts[1][1]))
+            cert_id, cert_value = asn1.fields(asn1.inner(parts[1][1]))
             if cert_id[1] != _X509_CERT:
                 continue
-            attributes = [_fields(a)[0][1] for _, a in _der_items(parts[2][1])] if len(parts) > 2 else []
+            attributes = [asn1.fields(a)[0][1] for _, a in asn1.items(parts[2][1])] if len(parts) > 2 else []
             if _TRUSTED in attributes:
-                trusted.add(_der_fingerprint(_inner(cert_value[1])))
+                trusted.add(_der_fingerprint(asn1.inner(cert_value[1])))
     return trusted
 
 
 def _decrypt_content(encrypted_data: bytes, password: str) -> bytes:
     """EncryptedData (version, EncryptedContentInfo) → the plaintext SafeContents."""
-    _, content_info = _fields(encrypted_data)
-    _, algorithm, (tag, encrypted) = _fields(content_info[1])[:3]
+    _, content_info = asn1.fields(encrypted_data)
+    _, algorithm, (tag, encrypted) = asn1.fields(content_info[1])[:3]
     if tag == 0xA0:  # constructed [0]: the ciphertext in several OCTET STRING pieces
-        encrypted = b"".join(piece for _, piece in _der_items(encrypted))
-    (_, oid), (_, params) = _fields(algorithm[1])
+        encrypted = b"".join(piece for _, piece in asn1.items(encrypted))
+    (_, oid), (_, params) = asn1.fields(algorithm[1])
     if oid == pki.PBE_SHA1_3DES_OID:
-        (_, salt), (_, count) = _fields(params)
+        (_, salt), (_, count) = asn1.fields(params)
         iterations = int.from_bytes(count, "big")
         key = pki.pkcs12_pbe_key(password, salt, iterations, purpose=1, size=24)
         iv = pki.pkcs12_pbe_key(password, salt, iterations, purpose=2, size=8)
         cipher, block = Cipher(TripleDES(key), modes.CBC(iv)), 64
     elif oid == _PBES2:
-        (_, kdf), (_, scheme) = _fields(params)
-        (_, kdf_oid), (_, kdf_params) = _fields(kdf)
-        (_, enc_oid), (_, iv) = _fields(scheme)
+        (_, kdf), (_, scheme) = asn1.fields(params)
+        (_, kdf_oid), (_, kdf_params) = asn1.fields(kdf)
+        (_, enc_oid), (_, iv) = asn1.fields(scheme)
         if kdf_oid != _PBKDF2 or enc_oid not in _AES_CBC:
             raise StoreError("PBES2 with a cipher other than AES-CBC, which tlsgen does not read")
-        kdf_fields = _fields(kdf_params)
+        kdf_fields = asn1.fields(kdf_params)
         salt, iterations = kdf_fields[0][1], int.from_bytes(kdf_fields[1][1], "big")
         prf = hashes.SHA1
         for tag, value in kdf_fields[2:]:
             if tag == 0x30:  # the PRF AlgorithmIdentifier (keyLength, an INTEGER, is implied by the cipher)
-                prf = _PRFS.get(_fields(value)[0][1], prf)
+                prf = _PRFS.get(asn1.fields(value)[0][1], prf)
         key = PBKDF2HMAC(prf(), _AES_CBC[enc_oid], salt, iterations).derive(password.encode())
         cipher, block = Cipher(algorithms.AES(key), modes.CBC(iv)), 128
     else:

@@ -1,98 +1,127 @@
-"""Carry out a plan: make the keys and certificates it needs, write each file atomically, state last.
+"""Carry out a plan: a small interpreter over its steps that never decides anything again.
 
-Apply never decides anything again: it writes exactly the plan's paths. The journal written before
-the first change tells the next apply which files were ours if this one is killed mid-way.
+Keys first (RSA on every core), then certificates (issuers before what they sign), then each file
+written atomically, modes and owners set, files deleted, and the state last. Every file is checked
+against what the plan said it would be (its digest where the plan knew the bytes, and the inputs it
+is made from): a difference is a bug in tlsgen, and apply stops before writing that file, as
+Terraform refuses an "inconsistent final plan".
+
+The journal is written before the first change and adds to what an interrupted apply left there:
+if this apply is killed too, the next one still knows every file either of them may have written.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 from typing import Callable
 
 from ..crypto import pki
+from . import content
+from .content import Identity, Materials
 from .outdir import OutDir
-from .plan import Plan
-from .planner import Work, files_of
-from .state import FileRecord, State, clear_journal, write_journal, write_salt, write_state
+from .plan import DeleteFile, IssueCert, MakeKey, Plan, SetAttributes, WriteFile
+from .state import Digester, FileRecord, Journal, State, clear_journal, write_journal, write_salt, write_state
 
 Progress = Callable[[str], None]
-_KILL_AFTER_WRITES = int(os.environ.get("TLSGEN_TEST_KILL_AFTER_WRITES", "0"))
+
+
+class InconsistentPlan(Exception):
+    """What apply was about to write differs from what the plan promised: a bug in tlsgen."""
 
 
 def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None) -> None:
-    work: Work = plan.work
-    if plan.empty and not work.state_changed:
-        if work.stored.journal:
-            clear_journal(out)  # an apply killed after its state was written: nothing left to do
+    if plan.noop:
+        out.clean_temp_files(plan.journal.marks)  # an apply killed after writing its state left only these
+        if plan.journal:
+            clear_journal(out)
         return  # idempotent: not even the state is rewritten
-    out.clean_temp_files()
-    stored = work.stored
-    if stored.salt_is_new:
-        write_salt(out, stored.salt)
-    if not plan.empty:
-        write_journal(out, work.writes + work.deletes)
-    make_material(work, progress)
-    wants = {w.rel: w for w in files_of(work.spec, work.keys, work.certs, work.passwords, stored.digest)}
-    records = dict(work.records)
-    owners = {e.dir: e.owner for e in work.spec.entities.values()}
-    for i, rel in enumerate(work.writes, 1):
-        want = wants[rel]
-        data = want.content if want.content is not None else want.build()
-        out.write(rel, data, want.mode, owners.get(want.owner))
-        records[rel] = FileRecord(want.owner, want.role, stored.digest(data, want.secret), want.made_from, want.cert_pem)
-        if i == _KILL_AFTER_WRITES:  # crash-safety tests: die like `kill -9` at a chosen point
-            os.kill(os.getpid(), signal.SIGKILL)
+    touched = {s.artifact.path for s in plan.of_type(WriteFile)} | {s.path for s in plan.of_type(DeleteFile)}
+    write_journal(out, Journal(plan.journal.paths | touched, plan.journal.marks | {out.mark}))
+    out.clean_temp_files(plan.journal.marks)
+    if plan.salt_is_new:
+        write_salt(out, plan.salt)
+    materials = Materials(plan.spec, _identities(plan), dict(plan.passwords), Digester(plan.salt))
+    make_keys(plan.of_type(MakeKey), materials, progress)
+    issue_certificates(plan.of_type(IssueCert), materials, plan, progress)
+    records = dict(plan.kept)
+    writes = plan.of_type(WriteFile)
+    for i, step in enumerate(writes, 1):
+        data = content.build(step.artifact, materials)
+        records[step.artifact.path] = checked_record(step, data, materials)
+        out.write(step.artifact.path, data, step.artifact.mode, step.chown)
         if i % 50 == 0:
-            progress(f"wrote {i}/{len(work.writes)} files")
-    for rel in work.deletes:
-        out.remove(rel)
-    out.remove_empty_dirs(work.deletes)
-    write_state(out, State(stored.state.serial + 1, records))
+            progress(f"wrote {i}/{len(writes)} files")
+    for step in plan.of_type(SetAttributes):
+        out.set_attributes(step.target.path, step.target.mode, step.chown)
+    deletes = plan.of_type(DeleteFile)
+    for step in deletes:
+        out.remove(step.path)
+    out.remove_empty_dirs([step.path for step in deletes])
+    write_state(out, State(plan.serial + 1, records))
     clear_journal(out)
 
 
-def make_material(work: Work, progress: Progress) -> None:
-    """New keys (RSA on every core), then certificates, CAs before what they sign."""
-    new_keys = [name for name, key in work.keys.items() if key.is_new]
-    if new_keys:
-        progress(f"generating {len(new_keys)} key{'s' if len(new_keys) > 1 else ''}…")
-        for name, key in zip(new_keys, pki.generate_keys([work.keys[n].key_type for n in new_keys])):
-            material = work.keys[name]
-            material.pem, material.fp, material._obj = pki.key_pem(key), pki.spki_fingerprint(key), key
-    spec = work.spec
-    signing = [(ca.name, ca.issuer) for ca in spec.ca_order()] + [(e.name, e.issuer) for e in spec.entities.values()]
-    to_issue = [name for name, _ in signing if work.certs[name].cert is None]
-    if to_issue:
-        progress(f"signing {len(to_issue)} certificate{'s' if len(to_issue) > 1 else ''}…")
-    now = work.now
-    signing_keys: dict[str, object] = {}
-    for name, issuer in signing:
-        material = work.certs[name]
-        if material.cert is not None:
-            continue
-        want, key = material.want, work.keys[name].obj()
-        issuer_cert = work.certs[issuer].cert if issuer else None
-        if issuer and issuer not in signing_keys:
-            signing_keys[issuer] = _signing_key(work, issuer)
-        issuer_key = signing_keys.get(issuer)
-        if name in spec.cas:
-            material.cert = pki.issue_ca(subject=want.subject, key=key, issuer_cert=issuer_cert, issuer_key=issuer_key,
-                                         path_length=want.path_length, validity=want.validity.delta, now=now)
+def _identities(plan: Plan) -> dict[str, Identity]:
+    identities = {}
+    for name in (*plan.spec.cas, *plan.spec.entities):
+        identity = identities[name] = Identity(name)
+        if name in plan.keys:
+            known = plan.keys[name]
+            identity.key_pem, identity.key_fingerprint, identity.key_type = known.pem, known.fingerprint, known.key_type
+        if name in plan.certs:
+            identity.cert = pki.load_cert(plan.certs[name])
+    return identities
+
+
+def make_keys(steps: list[MakeKey], materials: Materials, progress: Progress) -> None:
+    if not steps:
+        return
+    progress(f"generating {len(steps)} key{'s' if len(steps) > 1 else ''}…")
+    for step, key in zip(steps, pki.generate_keys([s.key_type for s in steps])):
+        materials[step.identity].set_key(key)
+
+
+def issue_certificates(steps: list[IssueCert], materials: Materials, plan: Plan, progress: Progress) -> None:
+    if steps:
+        progress(f"signing {len(steps)} certificate{'s' if len(steps) > 1 else ''}…")
+    for step in steps:  # the plan lists issuers before what they sign
+        me, want = materials[step.identity], step.want
+        issuer_cert = materials[want.issuer].cert if want.issuer else None
+        issuer_key = materials.signing_key(want.issuer) if want.issuer else None
+        if step.is_ca:
+            me.cert = pki.issue_ca(subject=want.subject, key=me.key(), issuer_cert=issuer_cert, issuer_key=issuer_key,
+                                   path_length=want.path_length, validity=want.validity.delta, now=plan.now)
         else:
-            material.cert = pki.issue_leaf(subject=want.subject, public_key=key.public_key(), issuer_cert=issuer_cert,
-                                           issuer_key=issuer_key, hostnames=[s[4:] for s in want.sans if s.startswith("DNS:")],
-                                           ip_addresses=[s[3:] for s in want.sans if s.startswith("IP:")],
-                                           usages=want.usages, validity=want.validity.delta, now=now)
+            me.cert = pki.issue_leaf(subject=want.subject, public_key=me.key().public_key(), issuer_cert=issuer_cert,
+                                     issuer_key=issuer_key, hostnames=want.hostnames, ip_addresses=want.ip_addresses,
+                                     usages=want.usages, validity=want.validity.delta, now=plan.now)
 
 
-def _signing_key(work: Work, ca_name: str):
-    ca = work.spec.cas[ca_name]
-    if ca.imported is not None:
-        password = ca.imported.key_password
-        return pki.load_key(ca.imported.key_pem, str(password) if password else None)
-    return work.keys[ca_name].obj()
+def checked_record(step: WriteFile, data: bytes, materials: Materials) -> FileRecord:
+    """The file's record for the state, once it is shown to be what the plan said it would be."""
+    a = step.artifact
+    digest = materials.digest(data, a.secret)
+    if step.expect is not None and digest != step.expect:
+        raise InconsistentPlan(f"{a.path}: apply built other bytes than the plan showed")
+    made_from = content.made_from(a, materials)
+    if not _agrees(step.made_from, made_from):
+        raise InconsistentPlan(f"{a.path}: apply made it from other inputs than the plan said "
+                               f"({sorted(k for k in made_from if step.made_from.get(k) != made_from[k])})")
+    cert_pem = materials[a.name].cert_pem.decode() if a.role is content.Role.CERTIFICATE else None
+    return FileRecord(a.part, a.role.value, digest, made_from, cert_pem)
+
+
+def _agrees(planned, actual) -> bool:
+    """Equal wherever the plan knew the value (None: still to be made when it planned)."""
+    if planned is None:
+        return True
+    if isinstance(planned, dict):
+        return isinstance(actual, dict) and planned.keys() == actual.keys() and \
+            all(_agrees(planned[k], actual[k]) for k in planned)
+    if isinstance(planned, (list, tuple)):
+        return isinstance(actual, (list, tuple)) and len(planned) == len(actual) and \
+            all(_agrees(p, a) for p, a in zip(planned, actual))
+    return planned == actual
 
 
 def terminal_progress(stream=sys.stderr) -> Progress:

@@ -3,14 +3,21 @@
 Every write goes to a temp file in the target's directory, is fsynced and renamed over the target
 (`os.replace` renames the entry itself, so a symlink at the target is replaced, never written
 through). Directories below out/ that are symlinks are refused: writing through one could land
-anywhere on the machine.
+anywhere on the machine. Temp files carry this run's random mark, which the journal records before
+the first one is made: a later apply removes only temp files whose mark it finds there, never a
+user's file that merely looks like one.
+
+What the machine refuses (a read-only or full disk, a permission, a file where a directory should
+be) is the user's to fix: it is raised as a UserError naming the path, never as a crash.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import math
 import os
+import secrets
 import stat
 import sys
 import time
@@ -20,9 +27,19 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from ..diagnostics import UserError, display_path
+from ..layout import DIR_MODE, TLSGEN_DIR
 
 TMP_MARK = ".tlsgen-tmp-"
-DIR_MODE = 0o700
+_HINTS = {
+    errno.EROFS: "the file system is read-only; choose another --out",
+    errno.EACCES: "this user may not write there; fix the permissions or choose another --out",
+    errno.EPERM: "this user may not change that; fix the permissions or run as its owner",
+    errno.ENOSPC: "the disk is full; free some space and apply again (nothing is lost: the next apply completes this one)",
+    errno.EDQUOT: "the disk quota is exceeded; free some space and apply again",
+    errno.ELOOP: "a symlink loop is in the way; remove it",
+    errno.ENOTDIR: "a file is where a directory should be; move it away",
+    errno.EISDIR: "a directory is where tlsgen writes a file; move it away",
+}
 
 
 @dataclass(frozen=True)
@@ -34,22 +51,46 @@ class Current:
     symlink: bool = False
     uid: int | None = None
     gid: int | None = None
+    mode: int | None = None  # permission bits
 
     def owned_by(self, owner: tuple[int, int | None] | None) -> bool:
         return owner is None or (self.uid == owner[0] and owner[1] in (None, self.gid))
+
+    @property
+    def owner_text(self) -> str:
+        return f"{self.uid}:{self.gid}"
+
+
+@contextmanager
+def os_errors(path: Path, doing: str) -> Iterator[None]:
+    """An OSError while `doing` something to `path` becomes a UserError that says what and why."""
+    try:
+        yield
+    except UserError:
+        raise
+    except OSError as exc:
+        what = exc.strerror or str(exc)
+        raise UserError.single(f"cannot {doing} {display_path(path)}: {what}", _HINTS.get(exc.errno)) from None
 
 
 class OutDir:
     def __init__(self, root: Path):
         self.root = root
-        if root.exists() and not root.is_dir():
-            raise UserError.single(f"--out {display_path(root)} is a file, not a directory",
-                                   "name a directory (it is created when missing)")
+        self.mark = secrets.token_hex(8)  # this run's temp files; recorded in the journal first
+        with os_errors(root, "use"):
+            if root.is_symlink() and not root.exists():
+                raise UserError.single(f"--out {display_path(root)} is a symlink to nothing (or a symlink loop)",
+                                       "point it at a directory, or remove it")
+            if root.exists() and not root.is_dir():
+                raise UserError.single(f"--out {display_path(root)} is a file, not a directory",
+                                       "name a directory (it is created when missing)")
 
     def path(self, rel: str) -> Path:
         """The absolute path of a managed file; `rel` is always a tlsgen-made relative POSIX path."""
+        if not rel:
+            return self.root
         parts = rel.split("/")
-        if not rel or rel.startswith("/") or ".." in parts or "" in parts:
+        if rel.startswith("/") or ".." in parts or "" in parts:
             raise ValueError(f"not a path inside out/: {rel!r}")  # names are validated; this is a bug guard
         return Path(os.path.join(self.root, rel))
 
@@ -57,16 +98,28 @@ class OutDir:
         path = self.path(rel)
         try:
             info = os.lstat(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return Current(False)
-        except NotADirectoryError:
-            return Current(False)
+        except OSError as exc:
+            with os_errors(path, "read"):
+                raise exc
         if stat.S_ISLNK(info.st_mode):
             return Current(True, None, symlink=True)
+        facts = dict(uid=info.st_uid, gid=info.st_gid, mode=stat.S_IMODE(info.st_mode))
         if not stat.S_ISREG(info.st_mode):
-            return Current(True, None)
-        with open(path, "rb") as f:
-            return Current(True, f.read(), uid=info.st_uid, gid=info.st_gid)
+            return Current(True, None, **facts)
+        with os_errors(path, "read"):
+            # O_NONBLOCK: a FIFO swapped in since the lstat must not hang the read.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return Current(True, None, **facts)
+                chunks = []
+                while chunk := os.read(fd, 1 << 20):
+                    chunks.append(chunk)
+            finally:
+                os.close(fd)
+        return Current(True, b"".join(chunks), **facts)
 
     def check_dirs(self, rel: str) -> None:
         """Refuse a path whose directories inside out/ include a symlink (it could point anywhere)."""
@@ -83,13 +136,15 @@ class OutDir:
 
     def make_dirs(self, rel: str, owner: tuple[int, int | None] | None = None) -> None:
         """Create the directories of `rel` (0700); `owner` gets the file's own directory."""
-        self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        with os_errors(self.root, "create"):
+            self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         current = self.root
         for part in PurePosixPath(rel).parts[:-1]:
             current = current / part
-            if not current.exists():
-                current.mkdir(mode=DIR_MODE)
-                os.chmod(current, DIR_MODE)  # mkdir's mode is filtered by the umask
+            if not current.is_dir():
+                with os_errors(current, "create"):
+                    current.mkdir(mode=DIR_MODE)
+                    os.chmod(current, DIR_MODE)  # mkdir's mode is filtered by the umask
         if owner is not None and current != self.root:
             _chown(current, owner)
 
@@ -97,32 +152,45 @@ class OutDir:
         self.check_dirs(rel)
         self.make_dirs(rel, owner)
         target = self.path(rel)
-        tmp = target.with_name(f".{target.name}{TMP_MARK}{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-        try:
-            os.fchmod(fd, mode)
-            if owner is not None:
-                _chown(fd, owner, tmp)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        except BaseException:
+        tmp = target.with_name(f".{target.name}{TMP_MARK}{self.mark}")
+        with os_errors(target, "write"):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+            try:
+                os.fchmod(fd, mode)
+                if owner is not None:
+                    _chown(fd, owner, tmp)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            except BaseException:
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+                raise
             os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+
+    def set_attributes(self, rel: str, mode: int, owner: tuple[int, int | None] | None = None) -> None:
+        """chmod (and chown) a file or directory in place, never through a symlink."""
+        self.check_dirs(rel)
+        path = self.path(rel)
+        with os_errors(path, "change the mode of"):
+            if os.path.islink(path):
+                return  # the plan saw a regular file or directory; a symlink swapped in is left to the next plan
+            if owner is not None:
+                _chown(path, owner)
+            os.chmod(path, mode)
 
     def remove(self, rel: str) -> None:
         self.check_dirs(rel)
         target = self.path(rel)
-        try:
-            os.unlink(target)  # unlinks a symlink itself, never its target
-        except FileNotFoundError:
-            return
-        _fsync_dir(target.parent)
+        with os_errors(target, "remove"):
+            try:
+                os.unlink(target)  # unlinks a symlink itself, never its target
+            except FileNotFoundError:
+                return
+            _fsync_dir(target.parent)
 
     def remove_empty_dirs(self, rels: list[str]) -> None:
         """Remove directories tlsgen made (entity, kind, cas) once nothing is left in them."""
@@ -138,47 +206,81 @@ class OutDir:
                     path.rmdir()
                 except OSError as exc:
                     if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                        raise
+                        with os_errors(path, "remove"):
+                            raise
 
-    def clean_temp_files(self) -> None:
-        """Temp files left by an apply that was killed mid-write."""
-        if not self.root.is_dir():
+    def clean_temp_files(self, marks: frozenset[str]) -> None:
+        """Temp files left by applies that were killed mid-write: those with a journalled mark, and in
+        .tlsgen/ (tlsgen's alone) any, such as the journal's own, written before it held its mark."""
+        private = self.path(TLSGEN_DIR)
+        if private.is_dir() and not private.is_symlink():
+            for name in os.listdir(private):
+                if TMP_MARK in name:
+                    with os_errors(private / name, "remove"):
+                        os.unlink(private / name)
+        if not marks or not self.root.is_dir():
             return
+        suffixes = tuple(f"{TMP_MARK}{mark}" for mark in marks)
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
             for name in filenames:
-                if TMP_MARK in name:
-                    os.unlink(os.path.join(dirpath, name))
+                if name.endswith(suffixes):
+                    with os_errors(Path(dirpath, name), "remove"):
+                        os.unlink(os.path.join(dirpath, name))
 
     @contextmanager
-    def lock(self, timeout: float, notify=lambda msg: print(msg, file=sys.stderr)) -> Iterator[None]:
+    def lock(self, timeout: float, notify=lambda msg: print(msg, file=sys.stderr), *,
+             first_apply_undone_on_error: bool = False) -> Iterator[None]:
         """Hold an exclusive flock on out/.tlsgen/ for the whole plan-and-apply.
 
         The kernel drops a flock when its holder dies, so a killed apply never leaves a stale lock. The
         lock is on the directory itself: no lock file whose bytes or mtime would change on a no-op apply.
+        A first apply refused on a user error (a file in the way) takes back the directories it made
+        for the lock, so bad input leaves out/ as it was.
         """
-        self.check_dirs(".tlsgen/x")
-        self.make_dirs(".tlsgen/x")
-        fd = os.open(self.path(".tlsgen"), os.O_RDONLY | os.O_DIRECTORY)
+        if not math.isfinite(timeout) or timeout < 0:
+            raise UserError.single(f"--lock-timeout {timeout} is not a number of seconds",
+                                   "give a whole or decimal number of seconds, such as 300")
+        self.check_dirs(f"{TLSGEN_DIR}/x")
+        made = [d for d in (self.root, self.path(TLSGEN_DIR)) if not d.exists()]
+        self.make_dirs(f"{TLSGEN_DIR}/x")
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            with self._flock(timeout, notify):
+                yield
+        except UserError:
+            if first_apply_undone_on_error:
+                for directory in reversed(made):
+                    try:
+                        directory.rmdir()
+                    except OSError:
+                        break  # something was written after all: keep it
+            raise
+
+    @contextmanager
+    def _flock(self, timeout: float, notify) -> Iterator[None]:
+        with os_errors(self.path(TLSGEN_DIR), "lock"):
+            fd = os.open(self.path(TLSGEN_DIR), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if not _try_lock(fd):
                 notify(f"waiting for another tlsgen apply on {display_path(self.root)} to finish…")
                 deadline = time.monotonic() + timeout
-                while True:
+                while not _try_lock(fd):
+                    if time.monotonic() > deadline:
+                        raise UserError.single(
+                            f"{display_path(self.root)} is locked by another tlsgen apply "
+                            f"for more than {timeout:.0f}s", "wait for it to finish, or stop it")
                     time.sleep(0.1)
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() > deadline:
-                            raise UserError.single(
-                                f"{display_path(self.root)} is locked by another tlsgen apply "
-                                f"for more than {timeout:.0f}s", "wait for it to finish, or stop it") from None
             yield
         finally:
             os.close(fd)  # closing releases the flock
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
 
 
 def _fsync_dir(path: Path) -> None:

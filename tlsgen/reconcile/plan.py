@@ -1,7 +1,9 @@
-"""A plan is plain data: changes from a closed set of actions, each with reason codes.
+"""A plan is plain data: a frozen list of steps from a closed set, each with its reasons.
 
-English comes only at display time (`Reason.text`); `--json` prints the codes and their details.
-`apply` executes a plan's work list and never decides anything again.
+Terraform's rule: `plan` decides everything and `apply` only carries the steps out, checking that
+what it writes is what the plan said; the plan can be printed (`write_text`, `as_json`) without
+touching the disk. Steps: make a key, issue a certificate, write a file from a named source (its
+layout artifact), set a file's or directory's mode and owner, delete a file.
 """
 
 from __future__ import annotations
@@ -10,96 +12,127 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, TextIO
+from datetime import datetime
+from typing import Mapping, TextIO, Union
 
+from ..layout import Artifact, Directory
+from ..model import Spec
+from .policies import CertWant
+from .reasons import Action, Reason
+from .state import FileRecord, Journal
 
-class Action(str, Enum):
-    CREATE = "create"
-    UPDATE = "update"
-    RENEW = "renew"
-    ROTATE = "rotate"
-    REPAIR = "repair"
-    DELETE = "delete"
-
-    @property
-    def counted_as(self) -> str:
-        return {"create": "create", "delete": "delete"}.get(self.value, "update")
-
-
-REASONS: dict[str, str] = {
-    "new_ca": "new CA",
-    "new_entity": "new entity",
-    "new_file": "new file",
-    "subject_changed": "subject changed: {old} → {new}",
-    "sans_changed": "SANs changed: {diff}",
-    "usages_changed": "usages changed: {old} → {new}",
-    "issuer_changed": "issuer changed: {old} → {new}",
-    "validity_changed": "validity changed: {old} → {new}",
-    "path_length_changed": "path_length changed: {old} → {new}",
-    "expiring": "expires in {days} days (renew_before {renew_before})",
-    "expired": "expired {days} days ago",
-    "issuer_reissued": "issuer {issuer} was reissued",
-    "imported_changed": "the imported certificate changed",
-    "key_type_changed": "key type changed {old} → {new}",
-    "key_replaced": "the key no longer matches the certificate",
-    "rotate_requested": "requested with --rotate-key",
-    "renew_requested": "requested with --renew",
-    "cert_reissued": "certificate reissued",
-    "key_rotated": "key rotated",
-    "trust_changed": "trusted certificates changed",
-    "password_changed": "password changed",
-    "store_format_changed": "store format changed {old} → {new}",
-    "pkcs12_changed": "pkcs12 profile changed {old} → {new}",
-    "content_changed": "settings changed",
-    "owner_changed": "owner changed to {owner}",
-    "edited": "edited by hand",
-    "deleted": "deleted by hand",
-    "symlink": "replaced by a symlink (tlsgen writes a regular file in its place)",
-    "removed": "removed from the spec",
-    "not_needed": "no longer produced ({why})",
-}
+Owner = tuple[int, "int | None"]
 
 
 @dataclass(frozen=True)
-class Reason:
-    code: str
-    detail: tuple[tuple[str, Any], ...] = ()
+class KnownKey:
+    """A private key that exists and stays: its PKCS#8 PEM (never printed) and what it is."""
 
-    @classmethod
-    def of(cls, code: str, **detail: Any) -> "Reason":
-        assert code in REASONS, code
-        return cls(code, tuple(sorted(detail.items())))
+    pem: bytes = field(repr=False)
+    fingerprint: str
+    key_type: str
 
-    @property
-    def text(self) -> str:
-        return REASONS[self.code].format(**dict(self.detail))
 
-    def as_json(self) -> dict:
-        return {"code": self.code, **dict(self.detail), "message": self.text}
+@dataclass(frozen=True)
+class MakeKey:
+    identity: str  # the CA or entity
+    key_type: str
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class IssueCert:
+    identity: str
+    want: CertWant
+    is_ca: bool
+    action: Action
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    artifact: Artifact
+    action: Action
+    reasons: tuple[Reason, ...]
+    made_from: dict  # the inputs it is made from, as state records them; None where still to be made
+    expect: str | None  # the digest of the exact bytes, where the plan knows them (apply checks it)
+    chown: Owner | None = None
+
+
+@dataclass(frozen=True)
+class SetAttributes:
+    """A file whose content stays, or a directory, gets the mode (and owner) it should have."""
+
+    target: Artifact | Directory
+    action: Action
+    reasons: tuple[Reason, ...]
+    chown: Owner | None = None
+
+
+@dataclass(frozen=True)
+class DeleteFile:
+    path: str
+    part: str
+    reasons: tuple[Reason, ...]
+
+
+Step = Union[MakeKey, IssueCert, WriteFile, SetAttributes, DeleteFile]
 
 
 @dataclass(frozen=True)
 class Change:
+    """What a user sees of a step on a file: path, part of out/, action, reasons."""
+
     path: str  # relative to out/
-    owner: str  # "cas/<ca>", "<kind>/<name>", or "" for files of the whole output
+    part: str  # "cas/<ca>", "<kind>/<name>", or "" for files of the whole output
     action: Action
     reasons: tuple[Reason, ...]
 
     def as_json(self) -> dict:
-        return {"path": self.path, "owner": self.owner, "action": self.action.value,
+        return {"path": self.path, "owner": self.part, "action": self.action.value,
                 "reasons": [r.as_json() for r in self.reasons]}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
     out: str
-    changes: list[Change]
-    work: Any = field(default=None, repr=False)  # what apply needs to carry the changes out (planner.Work)
+    spec: Spec = field(repr=False)
+    now: datetime
+    steps: tuple[Step, ...]
+    keys: Mapping[str, KnownKey] = field(repr=False)  # keys that stay, by CA or entity
+    certs: Mapping[str, bytes] = field(repr=False)  # PEM of the certificates that stay (imported CAs too)
+    passwords: Mapping[str, str] = field(repr=False)  # by entity
+    kept: Mapping[str, FileRecord] = field(repr=False)  # records of the files whose content stays
+    salt: bytes = field(repr=False)  # keys the HMAC digests of secret files (state.py)
+    salt_is_new: bool
+    serial: int  # of the state the plan was made from
+    journal: Journal  # what interrupted applies set out to write: ours until an apply completes
+    state_changed: bool  # the state must be rewritten even with no file step (a file left, a record moved)
+    next_due: datetime | None  # the earliest moment a certificate falls within renew_before (for watch)
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        changes = []
+        for step in self.steps:
+            if isinstance(step, WriteFile):
+                changes.append(Change(step.artifact.path, step.artifact.part, step.action, step.reasons))
+            elif isinstance(step, SetAttributes):
+                changes.append(Change(step.target.path, step.target.part, step.action, step.reasons))
+            elif isinstance(step, DeleteFile):
+                changes.append(Change(step.path, step.part, Action.DELETE, step.reasons))
+        return tuple(changes)
 
     @property
     def empty(self) -> bool:
-        return not self.changes
+        return not any(isinstance(s, (WriteFile, SetAttributes, DeleteFile)) for s in self.steps)
+
+    @property
+    def noop(self) -> bool:
+        """Nothing to write at all, not even the state: apply leaves every byte and mtime alone."""
+        return self.empty and not self.state_changed
+
+    def of_type(self, kind: type) -> list:
+        return [s for s in self.steps if isinstance(s, kind)]
 
     def counts(self) -> dict[str, int]:
         counts = {"create": 0, "update": 0, "delete": 0}
@@ -118,21 +151,23 @@ class Plan:
         return {"out": self.out, "changes": [c.as_json() for c in self.changes], "summary": self.counts()}
 
     def write_text(self, stream: TextIO, done: bool = False) -> None:
-        """Grouped by entity; reasons shared by all of an entity's changes are said once, on its line."""
+        """Grouped by part of out/; reasons shared by all of a part's changes are said once, on its line."""
         paint = _painter(stream)
         groups: dict[str, list[Change]] = {}
         for change in self.changes:
-            groups.setdefault(change.owner, []).append(change)
-        for owner, changes in groups.items():
+            groups.setdefault(change.part, []).append(change)
+        for part, changes in groups.items():
             shared = changes[0].reasons if len({c.reasons for c in changes}) == 1 else ()
-            header = owner or "(output)"
+            header = part or "(output)"
             print(paint("1", header) + (f"  ({_said(shared)})" if shared else ""), file=stream)
             for change in changes:
                 mark = {"create": "+", "delete": "-"}.get(change.action.counted_as, "~")
                 color = {"+": "32", "-": "31", "~": "33"}[mark]
-                name = change.path[len(owner) + 1:] if owner and change.path.startswith(owner + "/") else change.path
+                name = change.path[len(part) + 1:] if part and change.path.startswith(part + "/") else \
+                    "." if change.path == part else change.path
                 reasons = "" if shared else f"  ({_said(change.reasons)})"
-                print(f"  {paint(color, mark + ' ' + change.action.value.ljust(6))}  {name}{reasons}", file=stream)
+                print(f"  {paint(color, mark + ' ' + change.action.value.ljust(6))}  {name or '.'}{reasons}",
+                      file=stream)
         print(paint("1", self.summary(done)), file=stream)
 
 
@@ -141,7 +176,8 @@ def _said(reasons: tuple[Reason, ...]) -> str:
 
 
 def _painter(stream: TextIO):
-    color = stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    isatty = getattr(stream, "isatty", lambda: False)
+    color = isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
     return (lambda code, text: f"\033[{code}m{text}\033[0m") if color else (lambda code, text: text)
 
 

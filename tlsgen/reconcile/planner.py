@@ -1,41 +1,40 @@
 """Desired artifacts, compared with out/ and its state: the plan.
 
 Planning reads and hashes; it never generates a key, signs or serialises a store. Those happen in
-`apply`, for exactly the files the plan lists. Decisions are made on content where content is the
+`apply`, for exactly the steps the plan lists. Decisions are made on content where content is the
 truth (does this key file hold a key of the right type? does this certificate carry the wanted
 SANs?) and on the state's records for what content cannot show (the validity setting, the issuer's
-name, whether a file was edited since tlsgen wrote it).
+name, whether a file was edited since tlsgen wrote it). The decisions themselves are the ordered
+checks of `policies.py`; this module gathers their facts and turns verdicts into steps.
 """
 
 from __future__ import annotations
 
-import functools
 import secrets
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from ..crypto import pki, stores
-from .policies import CertFacts, CertWant, reissue_reasons
+from .. import layout
+from ..crypto import pki
 from ..diagnostics import Diagnostic, UserError, did_you_mean, display_path
-from ..model import CA, Entity, Spec
-from .outdir import Current, OutDir
-from .plan import Action, Change, Plan, Reason
-from ..render import Passwords, is_secret, render_compose, render_entity_files
-from .state import FileRecord, State, Stored
-from .state import load as load_stored
+from ..layout import Artifact, Directory
+from ..model import Entity, Spec
+from ..model.resolve import PASSWORD_RE
+from .content import Identity, Materials, chown_of, content, holds, made_from
+from .gather import Gathered
+from .outdir import OutDir
+from .plan import DeleteFile, IssueCert, KnownKey, MakeKey, Plan, SetAttributes, Step, WriteFile
+from .policies import (CertFacts, CertWant, FileFacts, attribute_verdict, ca_want, entity_want, reissue_reasons,
+                       rewrite_verdict)
+from .reasons import Action, Reason
+from .state import FileRecord
 
 PASSWORD_ALPHABET = string.ascii_letters + string.digits  # safe unquoted in env files, compose and KAFKA_OPTS
 PASSWORD_LENGTH = 32
-STORE_SUFFIX = {"pkcs12": "p12", "jks": "jks", "pem": "pem"}
-PUBLIC, PRIVATE = 0o644, 0o600
-# Which recorded input, when it differs, explains a file's update.
-_INPUT_REASONS = {"cert": "cert_reissued", "chain": "cert_reissued", "key": "key_rotated",
-                  "trust": "trust_changed", "password": "password_changed"}
 
 
 @dataclass(frozen=True)
@@ -45,152 +44,56 @@ class Options:
     rotate: frozenset[str] = frozenset()
 
 
-@dataclass
-class KeyMaterial:
-    key_type: str
-    pem: bytes | None  # the PKCS#8 PEM; None until apply generates a new key
-    fp: str | None
-    new_reasons: tuple[Reason, ...] = ()  # why a new key is made (empty for a first key)
-    _obj: object = None
-
-    @property
-    def is_new(self) -> bool:
-        return self.pem is None
-
-    def obj(self):
-        if self._obj is None:
-            self._obj = pki.load_key(self.pem)
-        return self._obj
-
-
-@dataclass
-class CertMaterial:
-    want: CertWant | None  # None for an imported CA
-    cert: x509.Certificate | None  # None until apply issues it
-    action: Action | None = None
-    reasons: tuple[Reason, ...] = ()
-    _derived: tuple = field(default=(None, None, None), repr=False)  # (cert, fp, pem) computed once per cert
-
-    def _of_cert(self) -> tuple:
-        if self.cert is not None and self._derived[0] is not self.cert:  # apply sets `cert` once it is issued
-            self._derived = (self.cert, pki.cert_fingerprint(self.cert), pki.cert_pem(self.cert))
-        return self._derived if self.cert is not None else (None, None, None)
-
-    @property
-    def fp(self) -> str | None:
-        return self._of_cert()[1]
-
-    @property
-    def pem(self) -> bytes | None:
-        return self._of_cert()[2]
-
-
-@dataclass
-class FileWant:
-    rel: str
-    owner: str
-    role: str
-    secret: bool
-    made_from: dict
-    content: bytes | None  # None: built in apply (new material, or a store)
-    build: Callable[[], bytes] | None = None
-    holds: Callable[[bytes], bool] | None = None  # stores: does this file hold what it should?
-    cert_pem: str | None = None
-    material: tuple[Action | None, tuple[Reason, ...]] | None = None  # keys and certificates: their decision
-
-    @property
-    def mode(self) -> int:
-        return PRIVATE if self.secret else PUBLIC
-
-    @property
-    def pending(self) -> bool:
-        return _has_none(self.made_from)
-
-
-@dataclass
-class Work:
-    """What apply needs: the materials to make, the files to write and delete, the state to record."""
-
-    spec: Spec
-    stored: Stored
-    keys: dict[str, KeyMaterial]
-    certs: dict[str, CertMaterial]
-    passwords: dict[str, str]
-    writes: list[str]
-    deletes: list[str]
-    records: dict[str, FileRecord]  # for files that stay as they are
-    state_changed: bool
-    now: datetime
-
-
 def make_plan(spec: Spec, out: OutDir, options: Options) -> Plan:
-    return _Planner(spec, out, options).plan()
+    return _Planner(spec, Gathered(out), options).plan()
 
 
 class _Planner:
-    def __init__(self, spec: Spec, out: OutDir, options: Options):
-        self.spec, self.out, self.options = spec, out, options
-        self.stored = load_stored(out)
-        self.state = self.stored.state
-        self.digest = self.stored.digest
-        self.keys: dict[str, KeyMaterial] = {}
-        self.certs: dict[str, CertMaterial] = {}
+    def __init__(self, spec: Spec, gathered: Gathered, options: Options):
+        self.spec, self.got, self.options = spec, gathered, options
+        self.digest = gathered.stored.digest
+        self.identities: dict[str, Identity] = {}
         self.passwords: dict[str, str] = {}
+        self.material_steps: list[Step] = []
+        self.key_verdicts: dict[str, tuple[Action | None, tuple[Reason, ...]]] = {}
+        self.cert_verdicts: dict[str, tuple[Action | None, tuple[Reason, ...]]] = {}
         self.conflicts: list[str] = []
-        self.known_owners = {r.owner for r in self.state.files.values()}
-        self._current: dict[str, Current] = {}
-        self.owners = {e.dir: e.owner for e in spec.entities.values() if e.owner is not None}
-
-    def current(self, rel: str) -> Current:
-        """out/'s file at `rel`, read once per plan."""
-        if rel not in self._current:
-            self._current[rel] = self.out.read(rel)
-        return self._current[rel]
-
-    # --- the plan ---------------------------------------------------------------------------------
+        self.known_parts = {r.part for r in gathered.records.values()}
 
     def plan(self) -> Plan:
         self.check_names()
         for ca in self.spec.ca_order():
-            self.plan_ca(ca)
-        for entity in self.spec.entities.values():
-            self.plan_entity_material(entity)
-        wants = self.all_files()
-        changes, writes, records = [], [], {}
-        state_changed = False
-        position = {w.rel: i for i, w in enumerate(wants)}
-        for want in wants:
-            change = self.compare(want)
-            if change is None:
-                record = self.record_for(want)
-                records[want.rel] = record
-                state_changed |= self.state.files.get(want.rel) != record
+            if ca.imported is not None:
+                self.identities[ca.name] = Identity(ca.name, cert=pki.load_cert(ca.imported.cert_pem))
             else:
-                changes.append(change)
-                writes.append(want.rel)
-        desired = {w.rel for w in wants}
-        live_owners = {"", *(ca.dir for ca in self.spec.cas.values()), *(e.dir for e in self.spec.entities.values())}
-        deletes = []
-        for rel, record in sorted(self.state.files.items()):
-            if rel in desired:
-                continue
-            state_changed = True
-            if not self.current(rel).exists:
-                continue  # already gone: only the state forgets it
-            reason = Reason.of("not_needed", why=f"the spec no longer needs a {record.role} here") \
-                if record.owner in live_owners else Reason.of("removed")
-            changes.append(Change(rel, record.owner, Action.DELETE, (reason,)))
-            deletes.append(rel)
+                self.plan_identity(ca.name, f"{ca.dir}/{layout.CA_KEY}", f"{ca.dir}/{layout.CA_CERT}", ca.key,
+                                   ca_want(ca), is_ca=True)
+        for e in self.spec.entities.values():
+            self.plan_identity(e.name, f"{e.dir}/{layout.key_file(e)}", f"{e.dir}/{layout.cert_file(e)}", e.key,
+                               entity_want(e), is_ca=False)
+            self.passwords[e.name] = self.plan_password(e)
+        materials = Materials(self.spec, self.identities, self.passwords, self.digest)
+        wanted = layout.artifacts(self.spec)
+        file_steps, kept = self.plan_files(wanted, materials)
+        dir_steps = self.plan_directories()
+        deletes = self.plan_deletes({a.path for a in wanted})
         if self.conflicts:
-            raise UserError(Diagnostic(None, "", f"{display_path(self.out.path(rel))} exists but tlsgen did not make it",
-                                       "tlsgen never overwrites files it does not manage: move it away")
+            raise UserError(Diagnostic(None, "", f"{display_path(self.got.out.path(rel))} exists but tlsgen did not "
+                                       "make it", "tlsgen never overwrites files it does not manage: move it away")
                             for rel in self.conflicts)
-        order = {owner: i for i, owner in enumerate(["", *(ca.dir for ca in self.spec.ca_order()),
-                                                     *(e.dir for e in self.spec.entities.values())])}
-        changes.sort(key=lambda c: (order.get(c.owner, len(order)), c.owner, position.get(c.path, len(position)), c.path))
-        work = Work(self.spec, self.stored, self.keys, self.certs, self.passwords, writes, deletes, records,
-                    state_changed or self.stored.salt_is_new and bool(writes), self.options.now)
-        return Plan(str(self.out.root), changes, work)
+        records, stored = self.got.records, self.got.stored
+        written = {s.artifact.path for s in file_steps if isinstance(s, WriteFile)}
+        state_changed = bool(deletes) or any(records.get(p) != r for p, r in kept.items()) \
+            or bool(set(records) - set(kept) - written) or (stored.salt_is_new and bool(written))
+        return Plan(
+            out=str(self.got.out.root), spec=self.spec, now=self.options.now,
+            steps=(*self.material_steps, *self.ordered(dir_steps + file_steps, wanted), *deletes),
+            keys={n: KnownKey(i.key_pem, i.key_fingerprint, i.key_type) for n, i in self.identities.items()
+                  if i.key_pem is not None},
+            certs={n: i.cert_pem for n, i in self.identities.items() if i.cert is not None},
+            passwords=dict(self.passwords), kept=kept, salt=stored.salt, salt_is_new=stored.salt_is_new,
+            serial=stored.state.serial, journal=stored.journal, state_changed=state_changed,
+            next_due=self.next_due())
 
     def check_names(self) -> None:
         names = [*self.spec.cas, *self.spec.entities]
@@ -209,19 +112,37 @@ class _Planner:
 
     # --- keys and certificates --------------------------------------------------------------------
 
-    def plan_key(self, name: str, rel: str, key_type: str) -> KeyMaterial:
-        current, record = self.read_managed(rel), self.state.files.get(rel)
+    def plan_identity(self, name: str, key_rel: str, cert_rel: str, key_type: str, want: CertWant,
+                      *, is_ca: bool) -> None:
+        identity = self.identities[name] = Identity(name)
+        key_reasons = self.plan_key(identity, key_rel, key_type)
+        if identity.key_pem is None:
+            self.material_steps.insert(self._keys_made(), MakeKey(name, key_type, key_reasons))
+            self.key_verdicts[name] = (Action.ROTATE if key_reasons else Action.CREATE, key_reasons)
+        part = key_rel.rsplit("/", 1)[0]
+        new = Reason.of(_new_reason(part, part not in self.known_parts))
+        action, reasons = self.plan_cert(identity, cert_rel, want, key_reasons, new)
+        if action is not None:
+            self.material_steps.append(IssueCert(name, want, is_ca, action, reasons))
+            self.cert_verdicts[name] = (action, reasons)
+
+    def _keys_made(self) -> int:
+        return sum(isinstance(s, MakeKey) for s in self.material_steps)
+
+    def plan_key(self, identity: Identity, rel: str, key_type: str) -> tuple[Reason, ...]:
+        """Keep the key on disk, or say why a new one is made (the identity keeps the one it keeps)."""
+        current, record = self.read_managed(rel), self.got.records.get(rel)
         reasons: list[Reason] = []
-        if name in self.options.rotate:
+        if identity.name in self.options.rotate:
             reasons.append(Reason.of("rotate_requested"))
-        pem, fp, have_type = current.data, None, None
+        pem, fingerprint, have_type, key = current.data, None, None, None
         if pem is not None:
             if record and self.digest(pem, True) == record.digest and "key" in record.made_from:
-                fp, have_type = record.made_from["key"], record.made_from.get("type")
+                fingerprint, have_type = record.made_from["key"], record.made_from.get("type")
             else:
                 try:
-                    key = pki.load_key(pem)
-                    fp, have_type = pki.spki_fingerprint(key), pki.key_type_of(key)
+                    key = pki.load_key(pem)  # from outside our records: fully checked
+                    fingerprint, have_type = pki.spki_fingerprint(key), pki.key_type_of(key)
                 except (ValueError, TypeError):
                     pem = None
         if pem is None:
@@ -231,281 +152,174 @@ class _Planner:
                 reasons.append(Reason.of("deleted"))
         elif have_type != key_type:
             reasons.append(Reason.of("key_type_changed", old=have_type, new=key_type))
-        if reasons or pem is None:
-            return KeyMaterial(key_type, None, None, tuple(reasons))
-        return KeyMaterial(key_type, pem, fp)
+        if not reasons and pem is not None:
+            identity.key_pem, identity.key_fingerprint, identity.key_type, identity._key = pem, fingerprint, have_type, key
+        return tuple(reasons)
 
-    def plan_cert(self, name: str, rel: str, want: CertWant, key: KeyMaterial, issuer: str | None,
-                  owner_is_new: Reason) -> CertMaterial:
-        current, record = self.read_managed(rel), self.state.files.get(rel)
-        cert = None
-        if current.data is not None:
-            cert = _try_cert(current.data)
+    def plan_cert(self, identity: Identity, rel: str, want: CertWant, key_reasons: tuple[Reason, ...],
+                  new: Reason) -> tuple[Action | None, tuple[Reason, ...]]:
+        current, record = self.read_managed(rel), self.got.records.get(rel)
+        cert = _try_cert(current.data) if current.data is not None else None
         if cert is None and record is not None and record.cert_pem:
             cert = _try_cert(record.cert_pem.encode())  # a deleted or damaged file is restored as it was
         if cert is None:
-            if record is None:
-                return CertMaterial(want, None, Action.CREATE, (owner_is_new,))
-            return CertMaterial(want, None, Action.REPAIR, (Reason.of("deleted"),))
-        issuer_mat = self.certs.get(issuer) if issuer else None
-        issuer_signed = True
-        if issuer_mat is not None and issuer_mat.cert is not None:
-            try:
-                cert.verify_directly_issued_by(issuer_mat.cert)
-            except (InvalidSignature, ValueError, TypeError):  # signature or name mismatch: not this issuer's
-                issuer_signed = False
+            return (Action.CREATE, (new,)) if record is None else (Action.REPAIR, (Reason.of("deleted"),))
+        issuer = self.identities.get(want.issuer) if want.issuer else None
         facts = CertFacts(
             want=want, cert=cert, recorded=record.made_from if record else {}, now=self.options.now,
-            key_fp=key.fp, cert_key_fp=pki.spki_fingerprint(cert.public_key()), key_reasons=key.new_reasons,
-            issuer_name_reissued=issuer if issuer_mat is not None and issuer_mat.cert is None else None,
-            issuer_signed=issuer_signed, renew_requested=name in self.options.renew)
+            key_fp=identity.key_fingerprint, cert_key_fp=pki.spki_fingerprint(cert.public_key()),
+            key_reasons=key_reasons,
+            issuer_name_reissued=want.issuer if issuer is not None and issuer.cert is None else None,
+            issuer_signed=issuer is None or issuer.cert is None or _signed_by(cert, issuer.cert),
+            renew_requested=identity.name in self.options.renew)
         action, reasons = reissue_reasons(facts)
-        if key.is_new and action is None:
+        if identity.key_pem is None and action is None:
             action, reasons = Action.ROTATE, (Reason.of("key_rotated"),)
-        if action is not None:
-            return CertMaterial(want, None, action, reasons)
-        return CertMaterial(want, cert)
-
-    def plan_ca(self, ca: CA) -> None:
-        if ca.imported is not None:
-            self.certs[ca.name] = CertMaterial(None, pki.load_cert(ca.imported.cert_pem))
-            return
-        self.keys[ca.name] = self.plan_key(ca.name, f"{ca.dir}/ca.key", ca.key)
-        want = CertWant(subject=ca.subject, sans=(), usages=(), issuer=ca.issuer, path_length=ca.path_length,
-                        validity=ca.validity, renew_before=ca.renew_before)
-        new = Reason.of(_new_reason(ca.dir, ca.dir not in self.known_owners))
-        self.certs[ca.name] = self.plan_cert(ca.name, f"{ca.dir}/ca.crt", want, self.keys[ca.name], ca.issuer, new)
-
-    def plan_entity_material(self, e: Entity) -> None:
-        self.keys[e.name] = self.plan_key(e.name, f"{e.dir}/{e.name}.key", e.key)
-        want = CertWant(subject=e.subject, sans=tuple([f"DNS:{h}" for h in e.hostnames] + [f"IP:{i}" for i in e.ip_addresses]),
-                        usages=e.usages, issuer=e.issuer, path_length=None, validity=e.validity,
-                        renew_before=e.renew_before)
-        new = Reason.of(_new_reason(e.dir, e.dir not in self.known_owners))
-        self.certs[e.name] = self.plan_cert(e.name, f"{e.dir}/{e.name}.crt", want, self.keys[e.name], e.issuer, new)
-        self.passwords[e.name] = self.plan_password(e)
+        if action is None:
+            identity.cert = cert
+        return action, reasons
 
     def plan_password(self, e: Entity) -> str:
         if e.password is not None:
             return str(e.password)
         # A generated password is kept: take it back from a password file tlsgen wrote, preferring one
-        # nobody edited; else any of ours (an apply killed mid-way, or a lost salt).
+        # nobody edited; else any of ours (an apply killed mid-way, or a lost salt). A password file
+        # edited into something the consumers cannot carry is not adopted: a new password replaces it.
         ours = []
-        for name in ("keystore.password", "key.password", "truststore.password"):
+        for name in (layout.KEYSTORE_PASSWORD, layout.KEY_PASSWORD, layout.TRUSTSTORE_PASSWORD):
             rel = f"{e.dir}/{name}"
-            current, record = self.current(rel), self.state.files.get(rel)
-            if not current.data:
+            current, record = self.got.current(rel), self.got.records.get(rel)
+            password = _usable_password(current.data)
+            if password is None:
                 continue
             if record is not None and self.digest(current.data, True) == record.digest:
-                return current.data.decode()
-            if record is not None or rel in self.stored.journal:
-                ours.append(current.data.decode())
+                return password
+            if self.got.ours(rel):
+                ours.append(password)
         if ours:
             return ours[0]
         return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
 
-    # --- the files --------------------------------------------------------------------------------
+    # --- files ------------------------------------------------------------------------------------
 
-    def all_files(self) -> list[FileWant]:
-        return files_of(self.spec, self.keys, self.certs, self.passwords, self.digest)
-
-    def read_managed(self, rel: str) -> Current:
-        current = self.current(rel)
-        if current.exists and rel not in self.state.files and rel not in self.stored.journal:
+    def read_managed(self, rel: str):
+        current = self.got.current(rel)
+        if current.exists and not self.got.ours(rel):
             self.conflicts.append(rel)
         return current
 
-    def compare(self, want: FileWant) -> Change | None:
-        current, record = self.read_managed(want.rel), self.state.files.get(want.rel)
-        owner_new = want.owner not in self.known_owners
-        if want.material is not None and want.content is None:  # a key or certificate to make
-            action, reasons = want.material
-            if not current.exists and record is None:
-                action = Action.CREATE
-                reasons = reasons or (Reason.of(_new_reason(want.owner, owner_new)),)
-            return Change(want.rel, want.owner, action, reasons)
-        if not current.exists:
-            if record is None:
-                reason = Reason.of(_new_reason(want.owner, owner_new))
-                return Change(want.rel, want.owner, Action.CREATE, (reason,))
-            return Change(want.rel, want.owner, Action.REPAIR, (Reason.of("deleted"), *self.input_reasons(record, want)))
-        if current.symlink or current.data is None:
-            return Change(want.rel, want.owner, Action.REPAIR, (Reason.of("symlink" if current.symlink else "edited"),))
-        untouched = record is not None and self.digest(current.data, want.secret) == record.digest
-        owner = self.owners.get(want.owner)
-        if not current.owned_by(owner):
-            text = f"{owner[0]}" + (f":{owner[1]}" if owner[1] is not None else "")
-            return Change(want.rel, want.owner, Action.UPDATE, (Reason.of("owner_changed", owner=text),))
-        if want.content is not None:
-            if current.data == want.content:
-                return None
-        elif not want.pending:
-            if untouched and record.made_from == want.made_from:
-                return None
-            if want.holds is not None and want.holds(current.data):
-                return None  # a store holding exactly what it should: never re-serialise it
-        inputs = self.input_reasons(record, want) if record is not None else ()
-        if untouched:
-            return Change(want.rel, want.owner, Action.UPDATE, inputs or (Reason.of("content_changed"),))
-        return Change(want.rel, want.owner, Action.REPAIR, (Reason.of("edited"), *inputs))
-
-    def input_reasons(self, record: FileRecord, want: FileWant) -> tuple[Reason, ...]:
-        reasons = []
-        for key in sorted(set(record.made_from) | set(want.made_from)):
-            old, new = record.made_from.get(key), want.made_from.get(key)
-            if old == new:
+    def plan_files(self, wanted: list[Artifact], m: Materials) -> tuple[list[Step], dict[str, FileRecord]]:
+        steps: list[Step] = []
+        kept: dict[str, FileRecord] = {}
+        for a in wanted:
+            facts = self.file_facts(a, m)
+            verdict = rewrite_verdict(facts)
+            if verdict is not None:
+                expect = self.digest(facts.wanted, a.secret) if facts.wanted is not None else None
+                steps.append(WriteFile(a, *verdict, made_from=facts.made_from, expect=expect, chown=facts.chown))
                 continue
-            if key == "format":
-                reasons.append(Reason.of("store_format_changed", old=old, new=new))
-            elif key == "profile":
-                reasons.append(Reason.of("pkcs12_changed", old=old, new=new))
-            elif key in _INPUT_REASONS:
-                reasons.append(Reason.of(_INPUT_REASONS[key]))
+            cert_pem = m[a.name].cert_pem.decode() if a.role is layout.Role.CERTIFICATE else None
+            kept[a.path] = FileRecord(a.part, a.role.value, self.digest(facts.current.data, a.secret),
+                                      facts.made_from, cert_pem)
+            attributes = attribute_verdict(facts)
+            if attributes is not None:
+                steps.append(SetAttributes(a, *attributes, chown=facts.chown))
+        return steps, kept
+
+    def file_facts(self, a: Artifact, m: Materials) -> FileFacts:
+        current, record = self.read_managed(a.path), self.got.records.get(a.path)
+        untouched = record is not None and current.data is not None and \
+            self.digest(current.data, a.secret) == record.digest
+        material = (None, ())
+        if a.role is layout.Role.KEY:
+            material = self.key_verdicts.get(a.name, material)
+        elif a.role is layout.Role.CERTIFICATE:
+            material = self.cert_verdicts.get(a.name, material)
+        return FileFacts(artifact=a, current=current, record=record, untouched=untouched, wanted=content(a, m),
+                         made_from=made_from(a, m), new_reason=Reason.of(_new_reason(a.part, a.part not in
+                                                                                    self.known_parts)),
+                         material=material, holds=holds(a, m), chown=chown_of(self.spec, a.part))
+
+    def plan_directories(self) -> list[Step]:
+        steps: list[Step] = []
+        for d in layout.directories(self.spec):
+            current = self.got.directory(d.path)
+            if current is None:
+                continue  # made by the first write into it
+            chown = chown_of(self.spec, d.part) if d.path == d.part and d.part else None
+            facts = FileFacts(artifact=d, current=current, record=None, untouched=True, wanted=None, made_from={},
+                              new_reason=Reason.of("new_file"), chown=chown)
+            verdict = attribute_verdict(facts)
+            if verdict is not None:
+                steps.append(SetAttributes(d, *verdict, chown=chown))
+        return steps
+
+    def plan_deletes(self, desired: set[str]) -> list[DeleteFile]:
+        live = set(layout.parts(self.spec))
+        deletes = []
+        for rel, record in sorted(self.got.records.items()):
+            if rel in desired or not self.got.current(rel).exists:
+                continue  # a file already gone is only forgotten by the state
+            reason = Reason.of("not_needed", why=f"the spec no longer needs a {record.role} here") \
+                if record.part in live else Reason.of("removed")
+            deletes.append(DeleteFile(rel, record.part, (reason,)))
+        # Files an interrupted apply wrote are ours, whatever the spec says now.
+        for rel in sorted(self.got.stored.journal.paths - desired - set(self.got.records)):
+            if self.got.current(rel).exists:
+                deletes.append(DeleteFile(rel, layout.part_of(rel), (Reason.of("interrupted"),)))
+        return deletes
+
+    def ordered(self, steps: list[Step], wanted: list[Artifact]) -> list[Step]:
+        """Part by part in plan order (issuers first); in a part, its directory, then files in layout order."""
+        part_order = {part: i for i, part in enumerate(layout.parts(self.spec))}
+        position = {a.path: i for i, a in enumerate(wanted)}
+
+        def key(step: Step):
+            target = step.artifact if isinstance(step, WriteFile) else step.target
+            rank = -1 if isinstance(target, Directory) else position.get(target.path, len(position))
+            return part_order.get(target.part, len(part_order)), rank, target.path
+        return sorted(steps, key=key)
+
+    def next_due(self) -> datetime | None:
+        """When watch should plan again: the earliest end of a certificate minus its renew_before, with
+        certificates still to be issued ending as issue_ca/issue_leaf will end them."""
+        ends: dict[str, datetime] = {}
+        due = []
+        owners = [(ca.name, ca.issuer, ca.validity, ca.renew_before) for ca in self.spec.ca_order()]
+        owners += [(e.name, e.issuer, e.validity, e.renew_before) for e in self.spec.entities.values()]
+        for name, issuer, validity, renew_before in owners:
+            cert = self.identities[name].cert
+            if cert is not None:
+                ends[name] = cert.not_valid_after_utc
             else:
-                reasons.append(Reason.of("content_changed"))
-        return tuple(dict.fromkeys(reasons))
-
-    def record_for(self, want: FileWant) -> FileRecord:
-        """The record of a file that stays: re-recorded from disk (its content was checked)."""
-        data = self.current(want.rel).data or b""
-        return FileRecord(want.owner, want.role, self.digest(data, want.secret), want.made_from, want.cert_pem)
+                ends[name] = min([self.options.now + validity.delta] + ([ends[issuer]] if issuer else []))
+            due.append(ends[name] - renew_before.delta)
+        return min(due) if due else None
 
 
-def files_of(spec: Spec, keys: dict[str, KeyMaterial], certs: dict[str, CertMaterial],
-             passwords: dict[str, str], digest) -> list[FileWant]:
-    """Every file out/ should hold. Content is known unless it depends on material still to be made
-    (then `made_from` holds None where a fingerprint will be) or is a store (built only when needed)."""
-    files: list[FileWant] = [FileWant(".gitignore", "", "gitignore", False, {}, b"*\n")]
-    for ca in spec.ca_order():
-        cert = certs[ca.name]
-        if ca.imported is None:
-            key = keys[ca.name]
-            files.append(FileWant(f"{ca.dir}/ca.key", ca.dir, "key", True, {"key": key.fp, "type": key.key_type},
-                                  key.pem, material=(_key_action(key), key.new_reasons)))
-        files.append(FileWant(f"{ca.dir}/ca.crt", ca.dir, "certificate", False,
-                              {"cert": cert.fp, **(cert.want.made_from() if cert.want else {"imported": True})},
-                              cert.pem, cert_pem=cert.pem.decode() if cert.pem else None,
-                              material=(cert.action, cert.reasons)))
-    for e in spec.entities.values():
-        files.extend(_entity_files(spec, e, keys[e.name], certs, passwords[e.name], digest))
-    compose = render_compose(spec)
-    if compose is not None:
-        files.append(FileWant(spec.compose.file, "", "compose", False, {}, compose.encode()))
-    return files
-
-
-def _entity_files(spec: Spec, e: Entity, key: KeyMaterial, certs: dict[str, CertMaterial], password: str,
-                  digest) -> list[FileWant]:
-    d, cert = e.dir, certs[e.name]
-    chain = [cert] + [certs[ca.name] for ca in spec.chain_of(e.issuer)[:-1]]  # leaf, then intermediates
-    trusted = [pair for name in e.trust for pair in _trust_certs(spec, certs, name)]
-    trust, trust_fps = [pem for pem, _ in trusted], [fp for _, fp in trusted]
-    chain_fps = [c.fp for c in chain]
-    chain_pem = _joined([c.pem for c in chain])
-    trust_pem = _joined(trust)
-    pw = digest(password.encode(), True)
-    files = [
-        FileWant(f"{d}/{e.name}.key", d, "key", True, {"key": key.fp, "type": key.key_type}, key.pem,
-                 material=(_key_action(key), key.new_reasons)),
-        FileWant(f"{d}/{e.name}.crt", d, "certificate", False, {"cert": cert.fp, **cert.want.made_from()}, cert.pem,
-                 cert_pem=cert.pem.decode() if cert.pem else None, material=(cert.action, cert.reasons)),
-        FileWant(f"{d}/chain.pem", d, "chain", False, {"chain": chain_fps}, chain_pem),
-        FileWant(f"{d}/ca.pem", d, "trust bundle", False, {"trust": trust_fps}, trust_pem),
-    ]
-    if e.kind == "servers":  # MongoDB's net.tls.certificateKeyFile: certificate chain and key in one file
-        both = chain_pem + key.pem if chain_pem is not None and key.pem is not None else None
-        files.append(FileWant(f"{d}/{e.name}.pem", d, "certificate and key", True,
-                              {"chain": chain_fps, "key": key.fp}, both))
-
-    def chain_certs() -> list:
-        return [c.cert for c in chain]
-
-    if e.keystore == "pem":
-        files.append(FileWant(
-            f"{d}/keystore.pem", d, "keystore", True,
-            {"chain": chain_fps, "key": key.fp, "password": pw, "format": "pem"}, None,
-            build=lambda: stores.pem_keystore_bytes(key.obj(), chain_certs(), password),
-            holds=lambda data: stores.pem_keystore_holds(data, password, key.obj(), chain_certs())))
-    else:
-        files.append(FileWant(
-            f"{d}/keystore.{STORE_SUFFIX[e.keystore]}", d, "keystore", True,
-            {"chain": chain_fps, "key": key.fp, "password": pw, "format": e.keystore, "profile": e.pkcs12}, None,
-            build=lambda: stores.keystore_bytes(e.keystore, profile=e.pkcs12, alias=e.name, key=key.obj(),
-                                                chain=chain_certs(), password=password),
-            holds=lambda data: _holds(lambda: stores.read_keystore(e.keystore, data, password),
-                                      lambda: stores.expected_keystore(e.name, key.obj(), chain_certs()))))
-        files.append(FileWant(f"{d}/keystore.password", d, "password", True, {}, password.encode()))
-    files.append(FileWant(f"{d}/key.password", d, "password", True, {}, password.encode()))
-    if e.truststore != "pem":
-        aliases = _trust_aliases(spec, e)
-
-        def trust_certs() -> list:
-            return list(zip(aliases, [pki.load_cert(p) for p in trust]))
-
-        files.append(FileWant(
-            f"{d}/truststore.{STORE_SUFFIX[e.truststore]}", d, "truststore", True,
-            {"trust": trust_fps, "password": pw, "format": e.truststore, "profile": e.pkcs12}, None,
-            build=lambda: stores.truststore_bytes(e.truststore, profile=e.pkcs12, certs=trust_certs(), password=password),
-            holds=lambda data: _holds(lambda: stores.read_truststore(e.truststore, data, password),
-                                      lambda: stores.expected_truststore(trust_certs()))))
-        files.append(FileWant(f"{d}/truststore.password", d, "password", True, {}, password.encode()))
-    passwords = Passwords(keystore=password if e.keystore != "pem" else None,
-                          truststore=password if e.truststore != "pem" else None, key=password)
-    for name, text in render_entity_files(spec, e, passwords).items():
-        secret = is_secret(name) or password in text  # properties and env files are secrets
-        files.append(FileWant(f"{d}/{name}", d, "config", secret, {"password": pw} if secret else {}, text.encode()))
-    return files
-
-
-def _trust_certs(spec: Spec, certs: dict[str, CertMaterial], name: str) -> list[tuple[bytes | None, str | None]]:
-    """(PEM, fingerprint) of each certificate a trust name stands for; None for a CA still to be issued."""
-    if name in spec.trusted:
-        return [(pem, _pem_fingerprint(pem)) for pem in spec.trusted[name].certs_pem]
-    return [(certs[name].pem, certs[name].fp)]
-
-
-@functools.lru_cache(maxsize=None)
-def _pem_fingerprint(pem: bytes) -> str:
-    return pki.cert_fingerprint(pki.load_cert(pem))
-
-
-def _trust_aliases(spec: Spec, e: Entity) -> list[str]:
-    aliases = []
-    for name in e.trust:
-        count = len(spec.trusted[name].certs_pem) if name in spec.trusted else 1
-        aliases += [name] if count == 1 else [f"{name}-{i + 1}" for i in range(count)]
-    return aliases
-
-
-def _joined(pems: list[bytes | None]) -> bytes | None:
-    return None if any(p is None for p in pems) else b"".join(pems)
-
-
-def _holds(read: Callable, expected: Callable) -> bool:
+def _usable_password(data: bytes | None) -> str | None:
+    """A password file's text if it could have been a password tlsgen accepts; else None."""
+    if not data:
+        return None
     try:
-        return read() == expected()
-    except (stores.StoreError, ValueError):
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if PASSWORD_RE.match(text) else None
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except (InvalidSignature, ValueError, TypeError):  # signature or name mismatch: not this issuer's
         return False
 
 
-def _new_reason(owner: str, owner_is_new: bool) -> str:
-    if not owner_is_new or owner == "":
+def _new_reason(part: str, part_is_new: bool) -> str:
+    if not part_is_new or part == "":
         return "new_file"
-    return "new_ca" if owner.startswith("cas/") else "new_entity"
-
-
-def _key_action(key: KeyMaterial) -> Action:
-    return Action.ROTATE if key.new_reasons else Action.CREATE
-
-
-def _has_none(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, dict):
-        return any(_has_none(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_none(v) for v in value)
-    return False
+    return "new_ca" if layout.is_ca_part(part) else "new_entity"
 
 
 def _try_cert(data: bytes) -> x509.Certificate | None:

@@ -4,9 +4,10 @@ No secrets: files that hold a password or key are recorded by an HMAC keyed with
 (`.tlsgen/salt`, 0600), so state.json can be read (or committed by mistake) without offering a
 hash to brute-force a user's password. `made_from` holds fingerprints and settings only.
 
-The journal (`.tlsgen/journal.json`) lists the paths an apply is about to write or delete. It is
-written before the first change and removed after the state: if an apply is killed in between,
-the next one knows those files are its own even though the state does not record them yet.
+The journal (`.tlsgen/journal.json`) lists the paths applies are about to write or delete, and the
+marks of their temp files. It is written before an apply's first change and removed only after a
+completed apply has written the state; an apply that follows a killed one adds to it, so any number
+of kills still leaves every file an apply may have written known as tlsgen's own.
 """
 
 from __future__ import annotations
@@ -15,49 +16,110 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from ..diagnostics import UserError, display_path
+from ..layout import TLSGEN_DIR
 from .outdir import OutDir
 
-FORMAT = 1
-STATE = ".tlsgen/state.json"
-JOURNAL = ".tlsgen/journal.json"
-SALT = ".tlsgen/salt"
+FORMAT = 2  # 2: what format 1 called a record's "owner" (the part of out/ it belongs to) is "part"
+STATE = f"{TLSGEN_DIR}/state.json"
+JOURNAL = f"{TLSGEN_DIR}/journal.json"
+SALT = f"{TLSGEN_DIR}/salt"
+_DAMAGED_HINT = "restore it from a backup, or remove out/ and apply again (keys are made anew)"
 
 
 @dataclass(frozen=True)
 class FileRecord:
-    owner: str  # "cas/<ca>", "<kind>/<name>", or "" for files of the whole output
+    part: str  # "cas/<ca>", "<kind>/<name>", or "" for files of the whole output
     role: str  # what the file is: key, certificate, chain, keystore, password, config, ...
     digest: str  # sha256 of the bytes, or an HMAC for secret-bearing files
     made_from: dict = field(default_factory=dict)  # fingerprints and settings it was made from
     cert_pem: str | None = None  # certificates are public: kept so a deleted one is restored as it was
 
+    def as_json(self) -> dict:
+        doc = {"part": self.part, "role": self.role, "digest": self.digest}
+        if self.made_from:
+            doc["made_from"] = self.made_from
+        if self.cert_pem is not None:
+            doc["cert_pem"] = self.cert_pem
+        return doc
 
-@dataclass
+
+@dataclass(frozen=True)
 class State:
     serial: int = 0
     files: dict[str, FileRecord] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         doc = {"format": FORMAT, "serial": self.serial,
-               "files": {p: {k: v for k, v in asdict(r).items() if v not in (None, {})}
-                         for p, r in sorted(self.files.items())}}
-        return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+               "files": {path: self.files[path].as_json() for path in sorted(self.files)}}
+        return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> "State":
         try:
             doc = json.loads(data)
-            if doc.get("format") != FORMAT:
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+            if doc.get("format") not in (1, FORMAT):
                 raise UserError.single(f"{where}: state format {doc.get('format')!r} is not {FORMAT}",
                                        "it was written by another tlsgen version")
-            return cls(serial=int(doc.get("serial", 0)),
-                       files={p: FileRecord(**r) for p, r in doc.get("files", {}).items()})
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise UserError.single(f"{where}: the state file is damaged ({exc})",
-                                   "restore it, or delete it and the files tlsgen made, then apply again") from None
+            files = doc.get("files", {})
+            if not isinstance(files, dict):
+                raise ValueError("'files' is not an object")
+            return cls(serial=_int(doc.get("serial", 0)), files={_text(p): _record(r) for p, r in files.items()})
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            raise UserError.single(f"{where}: the state file is damaged ({exc})", _DAMAGED_HINT) from None
+
+
+def _record(doc) -> FileRecord:
+    if not isinstance(doc, dict):
+        raise ValueError("a file record is not an object")
+    made_from = doc.get("made_from", {})
+    if not isinstance(made_from, dict):
+        raise ValueError("a file record's made_from is not an object")
+    cert_pem = doc.get("cert_pem")
+    return FileRecord(part=_text(doc["part"] if "part" in doc else doc["owner"]), role=_text(doc["role"]),
+                      digest=_text(doc["digest"]), made_from=made_from,
+                      cert_pem=None if cert_pem is None else _text(cert_pem))
+
+
+def _text(value) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, found {type(value).__name__}")
+    return value
+
+
+def _int(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, found {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True)
+class Journal:
+    paths: frozenset[str] = frozenset()  # files applies set out to write or delete
+    marks: frozenset[str] = frozenset()  # the temp-file marks of those applies (outdir.OutDir.mark)
+
+    def __bool__(self) -> bool:
+        return bool(self.paths or self.marks)
+
+    def to_json(self) -> bytes:
+        return (json.dumps({"paths": sorted(self.paths), "marks": sorted(self.marks)}, indent=1) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> "Journal":
+        try:
+            doc = json.loads(data)
+            paths, marks = doc.get("paths", []), doc.get("marks", [])
+            if not isinstance(paths, list) or not isinstance(marks, list):
+                raise ValueError("'paths' and 'marks' must be lists")
+            return cls(frozenset(map(_text, paths)), frozenset(map(_text, marks)))
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            raise UserError.single(
+                f"{where}: the journal of an interrupted apply is damaged ({exc})",
+                "it lists the files an interrupted apply wrote; if none was interrupted, remove it") from None
 
 
 class Digester:
@@ -72,13 +134,13 @@ class Digester:
         return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Stored:
     """Everything reconciliation reads from `.tlsgen/`."""
 
     state: State
-    journal: set[str]
-    salt: bytes
+    journal: Journal
+    salt: bytes = field(repr=False)
     salt_is_new: bool
 
     @property
@@ -90,20 +152,17 @@ def load(out: OutDir) -> Stored:
     state_file = out.read(STATE)
     state = State.from_json(state_file.data, display_path(out.path(STATE))) if state_file.data else State()
     journal_file = out.read(JOURNAL)
-    journal: set[str] = set()
-    if journal_file.data:
-        try:
-            journal = set(json.loads(journal_file.data).get("paths", []))
-        except ValueError:
-            journal = set()  # a journal torn by a crash names nothing we can rely on
+    journal = Journal.from_json(journal_file.data, display_path(out.path(JOURNAL))) \
+        if journal_file.data is not None else Journal()
     salt_file = out.read(SALT)
     if salt_file.data and len(salt_file.data) >= 16:
         return Stored(state, journal, salt_file.data, False)
+    # A lost salt only makes every secret file's record unverifiable: their content is checked instead.
     return Stored(state, journal, secrets.token_bytes(32), True)
 
 
-def write_journal(out: OutDir, paths: list[str]) -> None:
-    out.write(JOURNAL, (json.dumps({"paths": sorted(paths)}, indent=2) + "\n").encode(), 0o600)
+def write_journal(out: OutDir, journal: Journal) -> None:
+    out.write(JOURNAL, journal.to_json(), 0o600)
 
 
 def write_state(out: OutDir, state: State) -> None:

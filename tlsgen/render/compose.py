@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from ..model import Spec
-from .layout import WRITTEN_BY
+from .inputs import WRITTEN_BY
 from .syntax import compose_string, yaml_key
 
 

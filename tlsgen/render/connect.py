@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from ..model import Entity, Spec
 from .kafka import client_settings, ssl_settings
-from .layout import STORE_TYPES, WRITTEN_BY, Passwords, keystore_file, required, truststore_file
+from ..layout import keystore_file, truststore_file
+from .inputs import STORE_TYPES, WRITTEN_BY, Passwords, required
 from .syntax import Entry, java_properties
 
 # The clients a worker makes for its connectors read only settings under these prefixes, not the

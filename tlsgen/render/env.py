@@ -26,9 +26,9 @@ from __future__ import annotations
 from ..model import Entity, Spec
 from .connect import kafka_opts, worker_settings
 from .kafka import ENABLED_PROTOCOLS, ENDPOINT_IDENTIFICATION
-from .layout import KEY_PASSWORD_FILE, KEYSTORE_PASSWORD_FILE, STORE_TYPES, TRUSTSTORE_PASSWORD_FILE, WRITTEN_BY, \
-    Passwords, advertised_host, bootstrap_servers, keystore_file, required, truststore_file
-from .syntax import Entry, env_file
+from ..layout import KEY_PASSWORD, KEYSTORE_PASSWORD, TRUSTSTORE_PASSWORD, keystore_file, truststore_file
+from .inputs import STORE_TYPES, WRITTEN_BY, Passwords, advertised_host, bootstrap_servers, required
+from .syntax import Entry, dotenv
 
 IMAGE_NAMES = {"confluent": "confluentinc/cp-kafka", "apache": "apache/kafka"}
 KAFKA_OPTS = "KAFKA_OPTS"
@@ -56,7 +56,7 @@ def image_env_problem(e: Entity) -> str | None:
 
 def render_broker_env(spec: Spec, e: Entity, pw: Passwords) -> str:
     if e.image not in IMAGE_NAMES:
-        return env_file([
+        return dotenv([
             WRITTEN_BY,
             f"Kafka broker {e.name}. Nothing to set here: with image: none no image script reads SSL",
             f"settings from the environment; the broker takes them from {e.in_mount('server.properties')}.",
@@ -72,13 +72,13 @@ def render_broker_env(spec: Spec, e: Entity, pw: Passwords) -> str:
     ]
     problem = image_env_problem(e)
     if problem is not None:
-        return env_file([*head, "", f"Nothing set: {problem}.",
+        return dotenv([*head, "", f"Nothing set: {problem}.",
                          f"Use {e.in_mount('server.properties')} instead, or pkcs12/jks stores."])
     trust_type = STORE_TYPES[e.truststore]
     if e.client_auth in ("required", "requested"):
         trust: list[Entry] = [
             ("KAFKA_SSL_TRUSTSTORE_FILENAME", truststore_file(e)),
-            ("KAFKA_SSL_TRUSTSTORE_CREDENTIALS", TRUSTSTORE_PASSWORD_FILE),
+            ("KAFKA_SSL_TRUSTSTORE_CREDENTIALS", TRUSTSTORE_PASSWORD),
         ]
     else:
         # Without client auth the scripts skip the truststore, but the broker still needs it to
@@ -87,11 +87,11 @@ def render_broker_env(spec: Spec, e: Entity, pw: Passwords) -> str:
                  ("KAFKA_SSL_TRUSTSTORE_LOCATION", e.in_mount(truststore_file(e)))]
         if e.truststore != "pem":
             trust.append(("KAFKA_SSL_TRUSTSTORE_PASSWORD", required(pw.truststore, "truststore", e)))
-    return env_file([
+    return dotenv([
         *head,
         ("KAFKA_SSL_KEYSTORE_FILENAME", keystore_file(e)),
-        ("KAFKA_SSL_KEYSTORE_CREDENTIALS", KEYSTORE_PASSWORD_FILE),
-        ("KAFKA_SSL_KEY_CREDENTIALS", KEY_PASSWORD_FILE),
+        ("KAFKA_SSL_KEYSTORE_CREDENTIALS", KEYSTORE_PASSWORD),
+        ("KAFKA_SSL_KEY_CREDENTIALS", KEY_PASSWORD),
         ("KAFKA_SSL_KEYSTORE_TYPE", STORE_TYPES[e.keystore]),
         *trust,
         ("KAFKA_SSL_TRUSTSTORE_TYPE", trust_type),
@@ -106,7 +106,7 @@ def render_client_env(spec: Spec, e: Entity, pw: Passwords) -> str:
     # javax.net.ssl.* defaults, and neither image maps environment variables to a client's config
     # (their scripts configure a broker). So a client has nothing to take from here.
     servers = bootstrap_servers(spec, e) or "HOST:PORT"
-    return env_file([
+    return dotenv([
         WRITTEN_BY,
         f"Kafka client {e.name}.",
         "Nothing to set here: Kafka clients read TLS settings from a properties file, not the environment.",
@@ -123,7 +123,7 @@ def render_worker_env(spec: Spec, e: Entity, pw: Passwords) -> str:
         (KAFKA_OPTS, kafka_opts(e, pw)),
     ]
     if e.image != "confluent":
-        return env_file([
+        return dotenv([
             WRITTEN_BY,
             f"Kafka Connect worker {e.name}.",
             f"The worker reads its Kafka settings from {e.in_mount('worker.properties')}",
@@ -132,7 +132,7 @@ def render_worker_env(spec: Spec, e: Entity, pw: Passwords) -> str:
         ], words=frozenset({KAFKA_OPTS}))
     connect: list[Entry] = [(env_name("CONNECT_", key), value)
                             for key, value in _settings_only(worker_settings(spec, e, pw))]
-    return env_file([
+    return dotenv([
         WRITTEN_BY,
         f"Kafka Connect worker {e.name}, for the confluentinc/cp-kafka-connect image.",
         "The image turns each CONNECT_* variable into a worker property (CONNECT_SSL_KEYSTORE_LOCATION is",

@@ -10,8 +10,8 @@ every key against it.
 from __future__ import annotations
 
 from ..model import Entity, Spec
-from .layout import STORE_TYPES, WRITTEN_BY, Passwords, advertised_host, bootstrap_servers, keystore_file, required, \
-    truststore_file
+from ..layout import keystore_file, truststore_file
+from .inputs import STORE_TYPES, WRITTEN_BY, Passwords, advertised_host, bootstrap_servers, required
 from .syntax import Entry, java_properties
 
 # Kafka's default on Java 11+ (SslConfigs DEFAULT_SSL_ENABLED_PROTOCOLS), written out so a broker's

@@ -8,7 +8,8 @@ holds that list and checks every key against it.
 from __future__ import annotations
 
 from ..model import Entity, Spec
-from .layout import CA_BUNDLE, CHAIN, WRITTEN_BY, Passwords, bootstrap_servers, key_file
+from ..layout import CA_BUNDLE, CHAIN, key_file
+from .inputs import WRITTEN_BY, Passwords, bootstrap_servers
 from .syntax import librdkafka_properties
 
 

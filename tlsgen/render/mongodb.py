@@ -10,13 +10,14 @@ a CA file, unless allowConnectionsWithoutCertificates (MongoDB manual, net.tls o
 from __future__ import annotations
 
 from ..model import Entity, Spec
-from .layout import CA_BUNDLE, CHAIN, WRITTEN_BY, Passwords, cert_file, key_file
-from .syntax import env_file
+from ..layout import CA_BUNDLE, CHAIN, cert_and_key_file, cert_file, key_file
+from .inputs import WRITTEN_BY, Passwords
+from .syntax import dotenv
 
 
 def mongod_options(e: Entity) -> list[str]:
     options = ["--tlsMode", "requireTLS",
-               "--tlsCertificateKeyFile", e.in_mount(f"{e.name}.pem"),
+               "--tlsCertificateKeyFile", e.in_mount(cert_and_key_file(e)),
                "--tlsCAFile", e.in_mount(CA_BUNDLE)]
     if e.client_auth in ("requested", "none"):
         # mongod cannot be told not to ask: with a CA file it always requests a certificate.
@@ -25,7 +26,7 @@ def mongod_options(e: Entity) -> list[str]:
 
 
 def render_server_env(spec: Spec, e: Entity, pw: Passwords) -> str:
-    return env_file([
+    return dotenv([
         WRITTEN_BY,
         f"TLS server {e.name}. Nothing to set here: servers take TLS settings from their command line",
         f"or config file, not the environment. For MongoDB (client_auth: {e.client_auth or 'required'}):",

@@ -87,7 +87,7 @@ def env_value(key: str, value: str, *, words: bool = False) -> str:
     return value
 
 
-def env_file(entries: Iterable[Entry], *, words: frozenset[str] = frozenset()) -> str:
+def dotenv(entries: Iterable[Entry], *, words: frozenset[str] = frozenset()) -> str:
     return _lines(entries, lambda k, v: f"{k}={env_value(k, v, words=k in words)}")
 
 

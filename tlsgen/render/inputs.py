@@ -1,5 +1,5 @@
-"""What every renderer points at: the files the reconciler writes in an entity's directory, the
-passwords that open them, and the addresses entities reach each other by.
+"""What every renderer takes besides the entity: the passwords that open its stores, the addresses
+entities reach each other by, and Kafka's names for store types. File names come from tlsgen.layout.
 
 Paths inside generated files are the paths the service sees (`Entity.in_mount`), never paths on
 the host: the directory is bind-mounted into the container at `mount`.
@@ -14,18 +14,9 @@ from ..model import Entity, Spec
 # Kafka's names for the store formats (ssl.keystore.type / ssl.truststore.type). Java's KeyStore
 # types take the same spellings for PKCS12 and JKS (javax.net.ssl.keyStoreType).
 STORE_TYPES = {"pkcs12": "PKCS12", "jks": "JKS", "pem": "PEM"}
-_KEYSTORE_FILES = {"pkcs12": "keystore.p12", "jks": "keystore.jks", "pem": "keystore.pem"}
-# A pem "truststore" is the trust bundle itself: Kafka reads ssl.truststore.type=PEM from ca.pem.
-_TRUSTSTORE_FILES = {"pkcs12": "truststore.p12", "jks": "truststore.jks", "pem": "ca.pem"}
 
 # The first comment line of every rendered file.
 WRITTEN_BY = "Written by tlsgen: edits are undone by the next `tlsgen apply`."
-
-CA_BUNDLE = "ca.pem"  # the trusted certificates, one PEM bundle
-CHAIN = "chain.pem"  # leaf first, then intermediates
-KEY_PASSWORD_FILE = "key.password"
-KEYSTORE_PASSWORD_FILE = "keystore.password"
-TRUSTSTORE_PASSWORD_FILE = "truststore.password"
 
 
 @dataclass(frozen=True)
@@ -39,26 +30,6 @@ class Passwords:
     keystore: str | None = field(repr=False)
     truststore: str | None = field(repr=False)
     key: str | None = field(repr=False)
-
-
-def key_file(e: Entity) -> str:
-    return f"{e.name}.key"
-
-
-def cert_file(e: Entity) -> str:
-    return f"{e.name}.crt"
-
-
-def keystore_file(e: Entity) -> str:
-    return _KEYSTORE_FILES[e.keystore]
-
-
-def truststore_file(e: Entity) -> str:
-    return _TRUSTSTORE_FILES[e.truststore]
-
-
-def env_file(e: Entity) -> str:
-    return f"{e.name}.env"
 
 
 def required(value: str | None, what: str, e: Entity) -> str:

@@ -1,0 +1,192 @@
+"""out/'s layout: every path tlsgen writes, what it holds, whose it is, and its mode.
+
+The one owner of these facts: the planner asks which files the spec needs, apply writes them with
+the mode said here, verify and status check and list them, and the renderers name the files that
+services read. Nothing else spells a file name under out/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .model import CA, Entity, Spec
+
+KINDS = ("brokers", "clients", "workers", "servers")
+DIR_MODE = 0o700
+SECRET_MODE, PUBLIC_MODE = 0o600, 0o644
+
+GITIGNORE = ".gitignore"  # "*": out/ holds private keys and is never committed
+TLSGEN_DIR = ".tlsgen"  # tlsgen's own records: state, journal, salt
+# Names at the top of out/ that belong to tlsgen; a compose file may not take one.
+RESERVED = (*KINDS, "cas", TLSGEN_DIR, GITIGNORE)
+
+CA_KEY, CA_CERT = "ca.key", "ca.crt"
+CHAIN = "chain.pem"  # leaf first, then intermediates
+CA_BUNDLE = "ca.pem"  # the trusted certificates, one PEM bundle
+KEY_PASSWORD = "key.password"
+KEYSTORE_PASSWORD = "keystore.password"
+TRUSTSTORE_PASSWORD = "truststore.password"
+_KEYSTORE_FILES = {"pkcs12": "keystore.p12", "jks": "keystore.jks", "pem": "keystore.pem"}
+# A pem "truststore" is the trust bundle itself: Kafka reads ssl.truststore.type=PEM from ca.pem.
+_TRUSTSTORE_FILES = {"pkcs12": "truststore.p12", "jks": "truststore.jks", "pem": CA_BUNDLE}
+
+ENV = "env"  # the config id of an entity's env file, named after the entity
+# The config files each kind gets, by config id (a file name, or ENV); render/ has one renderer each.
+CONFIGS = {
+    "brokers": ("server.properties", ENV),
+    "clients": ("client.properties", "librdkafka.properties", ENV),
+    "workers": ("worker.properties", ENV),
+    "servers": (ENV,),
+}
+
+
+class Role(str, Enum):
+    """What a file holds; the value is what state.json records."""
+
+    GITIGNORE = "gitignore"
+    KEY = "key"
+    CERTIFICATE = "certificate"
+    CHAIN = "chain"
+    TRUST_BUNDLE = "trust bundle"
+    CERT_AND_KEY = "certificate and key"  # a server's <name>.pem: MongoDB's net.tls.certificateKeyFile
+    KEYSTORE = "keystore"
+    TRUSTSTORE = "truststore"
+    PASSWORD = "password"
+    CONFIG = "config"
+    COMPOSE = "compose"
+
+
+# Every config holds a password or names a key (a librdkafka file names the unencrypted key; a broker
+# env file names password files), so all are secret: a file's mode never flips with a store format.
+_SECRET_ROLES = frozenset({Role.KEY, Role.CERT_AND_KEY, Role.KEYSTORE, Role.TRUSTSTORE, Role.PASSWORD,
+                           Role.CONFIG})
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file under out/."""
+
+    path: str  # relative to out/, POSIX
+    part: str  # the directory of the CA or entity it belongs to ("cas/root", "brokers/kafka"); "" for all of out/
+    role: Role
+    name: str | None = None  # the CA or entity; None for files of all of out/
+    config: str | None = None  # Role.CONFIG: which one (a key of CONFIGS' tuples)
+
+    @property
+    def secret(self) -> bool:
+        return self.role in _SECRET_ROLES
+
+    @property
+    def mode(self) -> int:
+        return SECRET_MODE if self.secret else PUBLIC_MODE
+
+    @property
+    def file_name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Directory:
+    """A directory tlsgen makes (0700): out/ itself (""), .tlsgen, cas, a kind, or a CA's or entity's."""
+
+    path: str
+    part: str
+
+    @property
+    def mode(self) -> int:
+        return DIR_MODE
+
+
+# --- names inside an entity's directory (what services see under their mount) --------------------
+
+def key_file(e: Entity) -> str:
+    return f"{e.name}.key"
+
+
+def cert_file(e: Entity) -> str:
+    return f"{e.name}.crt"
+
+
+def cert_and_key_file(e: Entity) -> str:
+    return f"{e.name}.pem"
+
+
+def keystore_file(e: Entity) -> str:
+    return _KEYSTORE_FILES[e.keystore]
+
+
+def truststore_file(e: Entity) -> str:
+    return _TRUSTSTORE_FILES[e.truststore]
+
+
+def env_file(e: Entity) -> str:
+    return f"{e.name}.env"
+
+
+def config_file(e: Entity, config: str) -> str:
+    return env_file(e) if config == ENV else config
+
+
+# --- the whole tree -------------------------------------------------------------------------------
+
+def ca_artifacts(ca: CA) -> list[Artifact]:
+    files = [] if ca.imported is not None else [Artifact(f"{ca.dir}/{CA_KEY}", ca.dir, Role.KEY, ca.name)]
+    return files + [Artifact(f"{ca.dir}/{CA_CERT}", ca.dir, Role.CERTIFICATE, ca.name)]
+
+
+def entity_artifacts(e: Entity) -> list[Artifact]:
+    def at(file: str, role: Role, config: str | None = None) -> Artifact:
+        return Artifact(f"{e.dir}/{file}", e.dir, role, e.name, config)
+
+    files = [at(key_file(e), Role.KEY), at(cert_file(e), Role.CERTIFICATE), at(CHAIN, Role.CHAIN),
+             at(CA_BUNDLE, Role.TRUST_BUNDLE)]
+    if e.kind == "servers":
+        files.append(at(cert_and_key_file(e), Role.CERT_AND_KEY))
+    files.append(at(keystore_file(e), Role.KEYSTORE))
+    if e.keystore != "pem":
+        files.append(at(KEYSTORE_PASSWORD, Role.PASSWORD))
+    files.append(at(KEY_PASSWORD, Role.PASSWORD))
+    if e.truststore != "pem":
+        files += [at(truststore_file(e), Role.TRUSTSTORE), at(TRUSTSTORE_PASSWORD, Role.PASSWORD)]
+    files += [at(config_file(e, config), Role.CONFIG, config) for config in CONFIGS[e.kind]]
+    return files
+
+
+def artifacts(spec: Spec) -> list[Artifact]:
+    """Every file out/ should hold for this spec, CAs (issuers first) before entities."""
+    files = [Artifact(GITIGNORE, "", Role.GITIGNORE)]
+    for ca in spec.ca_order():
+        files += ca_artifacts(ca)
+    for e in spec.entities.values():
+        files += entity_artifacts(e)
+    if spec.compose.file is not None:
+        files.append(Artifact(spec.compose.file, "", Role.COMPOSE))
+    return files
+
+
+def directories(spec: Spec) -> list[Directory]:
+    """The directories out/ should have, parents first; only an entity's own is chowned to its owner."""
+    dirs = [Directory("", ""), Directory(TLSGEN_DIR, "")]
+    if spec.cas:
+        dirs.append(Directory("cas", ""))
+    dirs += [Directory(kind, "") for kind in KINDS if any(e.kind == kind for e in spec.entities.values())]
+    dirs += [Directory(ca.dir, ca.dir) for ca in spec.ca_order()]
+    return dirs + [Directory(e.dir, e.dir) for e in spec.entities.values()]
+
+
+def parts(spec: Spec) -> list[str]:
+    """The directory of every CA and entity, in plan order, after "" (all of out/)."""
+    return ["", *(ca.dir for ca in spec.ca_order()), *(e.dir for e in spec.entities.values())]
+
+
+def is_ca_part(part: str) -> bool:
+    return part.startswith("cas/")
+
+
+def part_of(path: str) -> str:
+    """The part of out/ a path belongs to: a CA's or entity's directory, or "" for the rest."""
+    parts = path.split("/")
+    if len(parts) >= 3 and parts[0] in ("cas", *KINDS):
+        return f"{parts[0]}/{parts[1]}"
+    return ""
