@@ -370,6 +370,9 @@ def test_renderer_refuses_what_kustomize_or_the_api_server_would():
         k8s.render_kustomization("Kafka", [SecretFiles("x-tls", {"a": "x/a"})])
     with pytest.raises(ValueError, match="role"):
         k8s.strimzi_cert_secret_name(CLUSTER, "client")
+    checked = SecretFiles("x-tls", {"a": "x/a"})
+    with pytest.raises(TypeError):  # what was checked cannot change afterwards
+        checked.files["../b"] = "../b"  # type: ignore[index]
 
 
 def test_names_fit_kubernetes_limits_for_the_longest_entity_name():

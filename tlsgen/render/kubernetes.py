@@ -28,6 +28,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Mapping, Sequence
 
 from .layout import WRITTEN_BY
@@ -139,6 +140,8 @@ class SecretFiles:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("files", "labels", "annotations"):  # frozen all the way down, once checked
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         problems = [secret_name_problem(self.name)]
         if not self.files:
             problems.append("it has no files")
@@ -271,6 +274,7 @@ class StrimziCa:
             raise ValueError("ca.p12 and ca.password go together")
         if min(self.cert_generation, self.key_generation) < 0:
             raise ValueError("Strimzi's generations start at 0")
+        object.__setattr__(self, "retained", MappingProxyType(dict(self.retained)))
         bad = [k for k in self.retained if not RETAINED_CERT_KEY.match(k)]
         if bad:
             raise ValueError(f"retained CA certificates must be keyed ca-YYYY-MM-DDTHH-MM-SSZ.crt, not {bad}")
