@@ -487,8 +487,8 @@ def test_bad_spec_json(case: Case, json_runs):
     assert "Traceback" not in result.stdout + result.stderr
     assert result.returncode == 1
     document = json.loads(result.stdout)  # one JSON document and nothing else on stdout
-    assert list(document) == ["errors"]
-    assert document["errors"], "no errors in the JSON"
+    assert sorted(document) == ["errors", "valid", "warnings"]  # the keys of a valid spec's document too
+    assert document["valid"] is False and document["errors"], "no errors in the JSON"
     for error in document["errors"]:
         assert set(error) == {"file", "line", "column", "path", "message"}
         assert isinstance(error["line"], int) and isinstance(error["column"], int)

@@ -187,7 +187,7 @@ def test_validate_valid_json_is_one_document_on_stdout(tmp_path, monkeypatch, ca
     (tmp_path / "tls.yaml").write_text("version: 1\ncas: {root: {}}\nbrokers: {kafka: {issuer: root}}\n")
     assert main(["validate", "tls.yaml", "--json"]) == 0
     out, err = capsys.readouterr()
-    assert json.loads(out) == {"valid": True, "errors": []}
+    assert json.loads(out) == {"valid": True, "errors": [], "warnings": []}
     assert err == "tls.yaml: valid (1 CAs, 1 entities, 0 trusted)\n"
 
 
@@ -205,10 +205,10 @@ def test_validate_a_missing_spec(tmp_path, monkeypatch, capsys):
 # An internal error: make validate's read_spec raise, as a bug in tlsgen would.
 BUGGY = """\
 import sys
-import tlsgen.commands.validate
+import tlsgen.model.resolve
 def broken(*args, **kwargs):
     raise RuntimeError("resolver fell over")
-tlsgen.commands.validate.read_spec = broken
+tlsgen.model.resolve.read_spec = broken
 from tlsgen.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -240,11 +240,11 @@ def test_debug_shows_the_traceback(tmp_path, args):
 
 
 def test_ctrl_c_exits_130_without_a_traceback(monkeypatch, capsys):
-    import tlsgen.commands.validate
+    import tlsgen.model.resolve
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tlsgen.commands.validate, "read_spec", interrupted)
+    monkeypatch.setattr(tlsgen.model.resolve, "read_spec", interrupted)
     assert main(["validate", "specs"]) == 130
     assert capsys.readouterr().err == "tlsgen: interrupted\n"

@@ -1,38 +1,54 @@
 """Parse the command line and dispatch; map outcomes to exit codes (pre-commit's error_handler shape).
 
-0 success · 1 user error (printed as located diagnostics) · 2 plan --detailed-exitcode with changes ·
-3 a bug in tlsgen (one line asking for a report; --debug shows the traceback) · 130 Ctrl-C.
+Each command is imported explicitly and is light to import: what it needs (pydantic, cryptography,
+the planner) is imported when it runs, so `--version` and `--help` start in a few milliseconds.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import traceback
 
 from . import __version__
-from .diagnostics import UserError, errors_json
+from .commands import apply, init, plan, schema, status, validate, verify, watch
+from .commands.common import (EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, PipeSafeStdout, print_json,
+                              report)
+from .diagnostics import UserError
 
-COMMANDS = ("validate", "plan", "apply", "watch", "status", "verify", "schema", "init")
-EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 1, 3, 130
+COMMANDS = {command.NAME: command for command in (validate, plan, apply, watch, status, verify, schema, init)}
+
+EXIT_CODES = f"""\
+exit status, the same for every command:
+  {EXIT_OK}    success (verify: no problems; status --expiring-within: nothing expiring)
+  {EXIT_ERROR}    errors: a spec error, a problem found, or a usage error such as an unknown flag
+  {EXIT_PENDING}    only `plan --detailed-exitcode`: changes are pending
+  {EXIT_BUG}    an internal error in tlsgen (please report it; --debug shows the traceback)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): out/ is left as a crash would leave it, and the next apply completes it"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error; in tlsgen's one scheme 2 means "changes pending", so 1."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tlsgen",
         description="Turn one YAML spec into the CAs, keys, certificates, stores and configs that Kafka, "
                     "Kafka Connect, librdkafka, MongoDB and docker compose need for mutual TLS.",
         epilog="example:\n  tlsgen init && tlsgen plan && tlsgen apply\n\n"
-               "Run `tlsgen COMMAND --help` for a command's options and an example.",
+               "Run `tlsgen COMMAND --help` for a command's options and an example.\n\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"tlsgen {__version__}")
     parser.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        module = importlib.import_module(f".commands.{name}", __package__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name, module in COMMANDS.items():
         command = sub.add_parser(name, help=module.HELP, description=module.HELP,
-                                 epilog=f"example:\n{module.EXAMPLE}",
+                                 epilog=f"example:\n{module.EXAMPLE}\n\n{EXIT_CODES}",
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show a traceback on internal errors")
@@ -45,21 +61,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return EXIT_USER_ERROR
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    # A reader that goes away (`tlsgen apply | head -1`) must not stop the work half-way or hide it:
+    # the rest of the output is dropped and the command finishes with its own exit status.
+    original, sys.stdout = sys.stdout, PipeSafeStdout(sys.stdout)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout.flush()
+        sys.stdout = original
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.run(args)
     except UserError as exc:
+        command = COMMANDS[args.command]
         if getattr(args, "json", False):
-            print(errors_json(exc.diagnostics))
-        for diagnostic in exc.diagnostics:
-            print(diagnostic.render(), file=sys.stderr)
-        return EXIT_USER_ERROR
+            print_json(command.json_document(errors=[d.as_json() for d in exc.diagnostics]))
+        report(exc.diagnostics, getattr(args, "format", "text"))
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("tlsgen: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return 0
     except Exception as exc:  # a bug: one line, and the traceback only on request
         if args.debug:
             traceback.print_exc()

@@ -343,7 +343,7 @@ def test_java_client_from_its_properties_reaches_the_broker_from_server_properti
 def status_principals(applied) -> dict[str, str | None]:
     result = tlsgen("status", "specs", "--json", cwd=applied.project)
     assert result.returncode == 0, result.stderr
-    return {item["name"]: item["kafka_principal"] for item in json.loads(result.stdout)}
+    return {item["name"]: item["kafka_principal"] for item in json.loads(result.stdout)["items"]}
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,9 @@ class Problem:
     def render(self, out: OutDir) -> str:
         return f"{'warning' if self.warning else 'problem'}: {out.root / self.path}: {self.message}"
 
+    def as_json(self, out: OutDir) -> dict:
+        return {"path": str(out.root / self.path), "message": self.message}
+
 
 class _Verifier:
     def __init__(self, spec: Spec, out: OutDir, now: datetime):

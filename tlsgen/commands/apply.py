@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from ..reconcile.apply import apply_plan, terminal_progress
-from ..reconcile.planner import make_plan
-from ..reconcile.plan import print_json
 import os
 
 from ..diagnostics import Diagnostic, UserError
-from .common import add_json, add_out, add_spec, human
-from .reconcile import add_renew_rotate, prepare
+from .common import EXIT_OK, add_out, add_output_format, add_spec, human, print_json, progress_printer
+from .reconcile import add_renew_rotate, plan_json, prepare
 
+NAME = "apply"
 HELP = "make out/ match the spec: keys, certificates, stores and configs; print each change and a summary"
 EXAMPLE = ("  tlsgen apply\n  tlsgen apply specs/ --out build/tls\n"
            "  tlsgen apply --renew kafka --rotate-key kafka-tester")
@@ -19,25 +17,32 @@ EXAMPLE = ("  tlsgen apply\n  tlsgen apply specs/ --out build/tls\n"
 def add_arguments(parser) -> None:
     add_spec(parser)
     add_out(parser)
-    add_json(parser, "the applied plan")
+    add_output_format(parser, "the applied plan")
     add_renew_rotate(parser)
     parser.add_argument("--lock-timeout", type=float, default=300, metavar="SECONDS",
                         help="how long to wait for another apply on the same output (default 300)")
 
 
+def json_document(**values) -> dict:
+    return plan_json(**{"applied": False, **values})
+
+
 def run(args) -> int:
-    spec, out, options = prepare(args)
+    from ..reconcile.apply import apply_plan
+    from ..reconcile.planner import make_plan
+
+    spec, out, options = prepare(args.spec, args.out, args.renew, args.rotate_key)
     check_owners(spec)
     stream = human(args)
     with out.lock(args.lock_timeout, first_apply_undone_on_error=True):
         plan = make_plan(spec, out, options)  # under the lock: the plan is of what is really there
         if not plan.empty:
             plan.write_text(stream)
-        apply_plan(plan, out, terminal_progress())
+        apply_plan(plan, out, progress_printer())
     if args.json:
-        print_json({**plan.as_json(), "applied": True})
+        print_json(json_document(**plan.as_json(), applied=True))
     print(f"apply complete: {plan.summary(done=True)}", file=stream)
-    return 0
+    return EXIT_OK
 
 
 def check_owners(spec) -> None:

@@ -1,11 +1,20 @@
-"""Arguments several commands share, and where their human output goes."""
+"""What the commands share: arguments, exit codes, where human output goes, JSON, annotations, progress.
+
+Nothing here imports more than the standard library: every command module imports this at start-up.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import time
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, Iterable, TextIO
+
+EXIT_OK, EXIT_ERROR, EXIT_PENDING, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+PROGRESS_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal (CI logs show life)
 
 
 def add_spec(parser: argparse.ArgumentParser) -> None:
@@ -18,11 +27,101 @@ def add_out(parser: argparse.ArgumentParser) -> None:
                         help="output directory (default: the spec's output:, else out/)")
 
 
-def add_json(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--json", action="store_true",
-                        help=f"print {what} as one JSON document on stdout (human output goes to stderr)")
+def add_output_format(parser: argparse.ArgumentParser, what: str, *, github: bool = True) -> None:
+    """--json, and (where errors and problems have places) --format github; one or the other."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true",
+                       help=f"print {what} as one JSON document on stdout (human output goes to stderr); "
+                            "its keys are the same whatever the outcome")
+    if github:
+        group.add_argument("--format", choices=("text", "github"), default="text",
+                           help="github: errors and problems as GitHub Actions annotations "
+                                "(::error file=F,line=L,col=C::message), shown on a pull request's lines")
 
 
 def human(args: argparse.Namespace) -> TextIO:
     """Human output: stdout, or stderr when stdout carries JSON."""
     return sys.stderr if getattr(args, "json", False) else sys.stdout
+
+
+def print_json(doc: dict) -> None:
+    json.dump(doc, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def annotation(level: str, message: str, file: str | None = None, line: int | None = None,
+               col: int | None = None) -> str:
+    """A GitHub Actions workflow command: `::error file=F,line=L,col=C::message`, escaped as the
+    runner expects (actions/toolkit core/command.ts: % CR LF in the message; also : and , in values)."""
+    def data(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def prop(text: str) -> str:
+        return data(text).replace(":", "%3A").replace(",", "%2C")
+    props = ",".join(f"{key}={prop(str(value))}" for key, value in (("file", file), ("line", line), ("col", col))
+                     if value is not None)
+    return f"::{level}{' ' + props if props else ''}::{data(message)}"
+
+
+def report(diagnostics: Iterable, output_format: str = "text") -> None:
+    """Spec errors: located lines on stderr, or annotations on stdout for --format github."""
+    for d in diagnostics:
+        if output_format == "github":
+            place = d.place
+            text = f"{d.path}: {d.text}" if d.path else d.text
+            print(annotation("error", text, place.file if place else None, place.line if place else None,
+                             place.column if place else None))
+        else:
+            print(d.render(), file=sys.stderr)
+
+
+def progress_printer(stream: TextIO = sys.stderr, clock: Callable[[], float] = time.monotonic) -> Callable[[str], None]:
+    """Progress lines: each one on a terminal; elsewhere at most one every PROGRESS_EVERY seconds, so
+    a short run prints nothing and a long one shows life in a CI log."""
+    if stream.isatty():
+        return lambda msg: print(f"tlsgen: {msg}", file=stream, flush=True)
+    last = clock()
+
+    def every_few_seconds(msg: str) -> None:
+        nonlocal last
+        if clock() - last >= PROGRESS_EVERY:
+            last = clock()
+            print(f"tlsgen: {msg}", file=stream, flush=True)
+    return every_few_seconds
+
+
+class PipeSafeStdout:
+    """sys.stdout that survives its reader going away: once a write or flush meets a closed pipe, the
+    rest of the output is dropped (the fd is pointed at /dev/null so that Python's own flush at exit
+    does not fail too) and the command carries on to its own exit status."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self.broken = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # not a real file (a test's capture): nothing to redirect
+            pass
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from importlib import resources
 from pathlib import Path
 
 from ..diagnostics import UserError, display_path
-from ..spec.schema import json_schema
+from .common import EXIT_OK
 
+NAME = "init"
 HELP = "write a commented starter spec (default specs/tlsgen.yaml); never overwrites"
 EXAMPLE = "  tlsgen init\n  tlsgen init platform/tls.yaml"
 
@@ -24,18 +26,33 @@ def starter_text() -> str:
 
 
 def run(args) -> int:
+    from ..reconcile.outdir import os_errors
+    from ..spec.schema import json_schema
+
     path: Path = args.path
     if path.is_dir():
         path = path / "tlsgen.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with open(path, "x", encoding="utf-8") as f:  # "x": never overwrite, even in a race
-            f.write(starter_text())
-    except FileExistsError:
+    with os_errors(path.parent, "create"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if not _create(path, starter_text()):
         raise UserError.single(f"{display_path(path)} already exists; tlsgen init never overwrites",
-                               "edit it, or name another path") from None
-    schema = path.parent / "tlsgen.schema.json"
-    if not schema.exists():  # the starter's `$schema=` comment points at it, for editor completion
-        schema.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
+                               "edit it, or name another path")
+    # The starter's `$schema=` comment points at it, for editor completion; one already there is kept.
+    _create(path.parent / "tlsgen.schema.json", json.dumps(json_schema(), indent=2) + "\n")
     print(f"wrote {display_path(path)}; next: tlsgen plan {display_path(path)}", file=sys.stdout)
-    return 0
+    return EXIT_OK
+
+
+def _create(path: Path, text: str) -> bool:
+    """Write a new file; False when anything is there already. O_EXCL refuses every existing entry,
+    a dangling symlink included, so nothing is ever written through a link (or raced)."""
+    from ..reconcile.outdir import os_errors
+
+    with os_errors(path, "write"):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    return True

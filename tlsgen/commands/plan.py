@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..reconcile.plan import print_json
-from .common import add_json, add_out, add_spec, human
-from .reconcile import add_renew_rotate, plan_for
+from .common import EXIT_OK, EXIT_PENDING, add_out, add_output_format, add_spec, human, print_json, report
+from .reconcile import add_renew_rotate, plan_json, prepare
 
+NAME = "plan"
 HELP = "show what apply would create, update, renew and delete, and why; write nothing"
 EXAMPLE = ("  tlsgen plan\n  tlsgen plan specs/ --out build/tls --detailed-exitcode   # 2 when changes are pending\n"
            "  tlsgen plan --json | jq '.changes[].path'")
@@ -14,16 +14,22 @@ EXAMPLE = ("  tlsgen plan\n  tlsgen plan specs/ --out build/tls --detailed-exitc
 def add_arguments(parser) -> None:
     add_spec(parser)
     add_out(parser)
-    add_json(parser, "the plan")
+    add_output_format(parser, "the plan")
     add_renew_rotate(parser)
     parser.add_argument("--detailed-exitcode", action="store_true",
                         help="exit 2 when there are changes, 0 when there are none, 1 on errors")
 
 
+json_document = plan_json
+
+
 def run(args) -> int:
-    plan, _ = plan_for(args)
+    from ..reconcile.planner import make_plan
+
+    spec, out, options = prepare(args.spec, args.out, args.renew, args.rotate_key)
+    plan = make_plan(spec, out, options)
     if args.json:
-        print_json(plan.as_json())
+        print_json(plan_json(**plan.as_json()))
     else:
         plan.write_text(human(args))
-    return 2 if args.detailed_exitcode and not plan.empty else 0
+    return EXIT_PENDING if args.detailed_exitcode and not plan.empty else EXIT_OK

@@ -1,13 +1,9 @@
-"""What plan and apply share: read the spec, open out/, make the plan."""
+"""What plan and apply share: read the spec, open out/, the planning options."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-
-from ..reconcile.outdir import OutDir
-from ..reconcile.plan import Plan
-from ..reconcile.planner import Options, make_plan
-from ..model.resolve import read_spec
+from pathlib import Path
 
 
 def add_renew_rotate(parser) -> None:
@@ -17,17 +13,19 @@ def add_renew_rotate(parser) -> None:
                         help="make a new key for this CA or entity and reissue its certificate (repeatable)")
 
 
-def prepare(args, now: datetime | None = None):
+def prepare(source: Path | None, out: Path | None, renew: list[str], rotate: list[str],
+            now: datetime | None = None):
     """Validate (nothing is written on bad input), then the output directory and the planning options."""
+    from ..model.resolve import read_spec
+    from ..reconcile.outdir import OutDir
+    from ..reconcile.planner import Options
+
     now = now or datetime.now(timezone.utc)
-    spec = read_spec(args.spec, args.out, now)
-    out = OutDir(spec.output)
-    options = Options(now=now,
-                      renew=frozenset(getattr(args, "renew", []) or []),
-                      rotate=frozenset(getattr(args, "rotate_key", []) or []))
-    return spec, out, options
+    spec = read_spec(source, out, now)
+    return spec, OutDir(spec.output), Options(now=now, renew=frozenset(renew), rotate=frozenset(rotate))
 
 
-def plan_for(args) -> tuple[Plan, OutDir]:
-    spec, out, options = prepare(args)
-    return make_plan(spec, out, options), out
+def plan_json(**values) -> dict:
+    """plan --json and apply --json: the same keys whatever the outcome."""
+    return {"out": None, "changes": [], "summary": {"create": 0, "update": 0, "delete": 0}, "warnings": [],
+            "errors": [], **values}

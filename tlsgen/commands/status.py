@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
-from ..audit.inventory import inventory
-from ..reconcile.outdir import OutDir
-from ..model.resolve import read_spec
-from .common import add_json, add_out, add_spec, human
+from .common import EXIT_OK, add_out, add_output_format, add_spec, human, print_json
 
+NAME = "status"
 HELP = ("inventory: each certificate's subject, SANs, issuer, expiry, days left, Kafka principal, "
         "MongoDB X.509 user and files")
-EXAMPLE = "  tlsgen status\n  tlsgen status --json | jq -r '.[] | select(.days_left < 30) | .name'"
+EXAMPLE = "  tlsgen status\n  tlsgen status --json | jq -r '.items[] | select(.days_left < 30) | .name'"
 
 
 def add_arguments(parser) -> None:
     add_spec(parser)
     add_out(parser)
-    add_json(parser, "the inventory")
+    add_output_format(parser, "the inventory", github=False)
+
+
+def json_document(**values) -> dict:
+    return {"items": [], "errors": [], **values}
 
 
 def run(args) -> int:
+    from ..audit.inventory import inventory
+    from ..model.resolve import read_spec
+    from ..reconcile.outdir import OutDir
+
     spec = read_spec(args.spec, args.out)
     items = inventory(spec, OutDir(spec.output), datetime.now(timezone.utc))
     if args.json:
-        print(json.dumps([i.as_json() for i in items], indent=2))
-        return 0
+        print_json(json_document(items=[i.as_json() for i in items]))
+        return EXIT_OK
     stream = human(args)
     for item in items:
         where = f"{item.kind}/{item.name}"
@@ -43,4 +48,4 @@ def run(args) -> int:
             print(f"  Kafka       {item.kafka_principal}", file=stream)
             print(f"  MongoDB     {item.mongodb_user}  (X.509 user in $external)", file=stream)
         print(f"  files       {' '.join(item.files)}", file=stream)
-    return 0
+    return EXIT_OK

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-import json
+from .common import EXIT_OK, add_output_format, add_spec, human, print_json
 
-from ..model.resolve import read_spec
-from .common import add_json, add_spec, human
-
+NAME = "validate"
 HELP = "parse and check the spec; write nothing (exit 0 valid, 1 invalid)"
-EXAMPLE = "  tlsgen validate specs/\n  tlsgen validate specs/tlsgen.yaml --json"
+EXAMPLE = "  tlsgen validate specs/\n  tlsgen validate specs/tlsgen.yaml --json\n  tlsgen validate --format github"
 
 
 def add_arguments(parser) -> None:
     add_spec(parser)
-    add_json(parser, "the result")
+    add_output_format(parser, "the result")
+
+
+def json_document(**values) -> dict:
+    return {"valid": False, "errors": [], "warnings": [], **values}
 
 
 def run(args) -> int:
+    from ..model.resolve import read_spec
+
     spec = read_spec(args.spec)
     counts = f"{len(spec.cas)} CAs, {len(spec.entities)} entities, {len(spec.trusted)} trusted"
     if args.json:
-        print(json.dumps({"valid": True, "errors": []}))
-    print(f"{', '.join(str(f) for f in spec.inputs[:1]) if spec.source.is_file() else spec.source}: valid ({counts})",
-          file=human(args))
-    return 0
+        print_json(json_document(valid=True))
+    shown = spec.inputs[0] if spec.source.is_file() and spec.inputs else spec.source
+    print(f"{shown}: valid ({counts})", file=human(args))
+    return EXIT_OK

@@ -6,9 +6,9 @@ import signal
 import sys
 from datetime import datetime, timezone
 
-from ..watch import Watcher
-from .common import add_out, add_spec
+from .common import EXIT_OK, add_out, add_spec
 
+NAME = "watch"
 HELP = ("apply now, then again after every change to a spec file or a file it references, and when a "
         "certificate is due for renewal; invalid edits are reported and watching goes on")
 EXAMPLE = "  tlsgen watch\n  tlsgen watch specs/ --out build/tls"
@@ -20,6 +20,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..watch import Watcher
+
     watcher = Watcher(args.spec, args.out, sys.stdout, sys.stderr, now=lambda: datetime.now(timezone.utc))
     # SIGTERM (docker stop, systemd): let a running apply finish, then leave cleanly.
     signal.signal(signal.SIGTERM, lambda *_: watcher.stop.set())
@@ -28,4 +30,4 @@ def run(args) -> int:
     except KeyboardInterrupt:
         pass  # Ctrl-C: an apply cut short is left as a crash would leave it; the next apply completes it
     print("tlsgen watch: stopped", file=sys.stderr)
-    return 0
+    return EXIT_OK

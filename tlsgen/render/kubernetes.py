@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
-from .layout import WRITTEN_BY
+from .inputs import WRITTEN_BY
 from .syntax import yaml_key
 
 API_VERSION = "kustomize.config.k8s.io/v1beta1"
