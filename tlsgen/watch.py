@@ -63,24 +63,31 @@ class Watcher:
         stamp = self.stamp(self.last.inputs)
         try:
             spec = read_spec(self.source, self.out_override, self.now())
-            inputs = {p.absolute() for p in spec.inputs} | self.spec_files()
-            # Files the spec newly references, stamped as soon as they were read: a save during the
-            # apply below then differs from the stamp and triggers the next cycle.
-            stamp |= _stamps(inputs - {path for path, *_ in stamp})
+        except UserError as exc:
+            self.failed(f"{why}: the spec has errors; out/ is left as it was", exc, stamp)
+            return
+        inputs = {p.absolute() for p in spec.inputs} | self.spec_files()
+        # Files the spec newly references, stamped as soon as they were read: a save during the
+        # apply below then differs from the stamp and triggers the next cycle.
+        stamp |= _stamps(inputs - {path for path, *_ in stamp})
+        try:
             out = OutDir(spec.output)
             with out.lock(self.lock_timeout, notify=lambda msg: self.say(msg, error=True)):
                 plan = make_plan(spec, out, Options(now=self.now()))
                 apply_plan(plan, out)
-        except UserError as exc:
-            self.say(f"{why}: the spec has errors; out/ is left as it was", error=True)
-            for diagnostic in exc.diagnostics:
-                print(f"  {diagnostic.render()}", file=self.errors, flush=True)
-            self.last = Cycle(self.last.inputs | self.spec_files(), self.last.out, self.last.next_due, stamp)
+        except UserError as exc:  # the machine's answer (a full disk, a file in the way): maybe half-applied
+            self.failed(f"{why}: apply stopped; the next cycle completes it once this is fixed", exc, stamp)
             return
         self.say(f"{why}: {plan.summary(done=True)}")
         if not plan.empty:
             plan.write_text(self.stream)
         self.last = Cycle(inputs, out.root.absolute(), plan.next_due, stamp)
+
+    def failed(self, headline: str, exc: UserError, stamp: frozenset) -> None:
+        self.say(headline, error=True)
+        for diagnostic in exc.diagnostics:
+            print(f"  {diagnostic.render()}", file=self.errors, flush=True)
+        self.last = Cycle(self.last.inputs | self.spec_files(), self.last.out, self.last.next_due, stamp)
 
     def relevant(self, changes: set[tuple[watchfiles.Change, str]]) -> list[Path]:
         hits = []

@@ -100,6 +100,13 @@ class _Verifier:
     # --------------------------------------------------------------------------------------------
 
     def run(self) -> list[Problem]:
+        for d in layout.directories(self.spec):
+            try:
+                info = os.lstat(self.out.path(d.path))
+            except OSError:
+                continue  # missing: the files in it are reported missing
+            if stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) != d.mode:
+                self.problem(d.path, f"mode {stat.S_IMODE(info.st_mode):04o}; expected {d.mode:04o} (it holds secrets)")
         for ca in self.spec.ca_order():
             cert = self.cert(f"{ca.dir}/ca.crt")
             if cert is None:

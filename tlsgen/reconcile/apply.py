@@ -32,7 +32,7 @@ class InconsistentPlan(Exception):
 def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None) -> None:
     if plan.noop:
         out.clean_temp_files(plan.journal.marks)  # an apply killed after writing its state left only these
-        if plan.journal:
+        if plan.journal.present:
             clear_journal(out)
         return  # idempotent: not even the state is rewritten
     touched = {s.artifact.path for s in plan.of_type(WriteFile)} | {s.path for s in plan.of_type(DeleteFile)}

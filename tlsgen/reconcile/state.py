@@ -101,9 +101,7 @@ def _int(value) -> int:
 class Journal:
     paths: frozenset[str] = frozenset()  # files applies set out to write or delete
     marks: frozenset[str] = frozenset()  # the temp-file marks of those applies (outdir.OutDir.mark)
-
-    def __bool__(self) -> bool:
-        return bool(self.paths or self.marks)
+    present: bool = False  # a journal file is there (to be removed once an apply completes)
 
     def to_json(self) -> bytes:
         return (json.dumps({"paths": sorted(self.paths), "marks": sorted(self.marks)}, indent=1) + "\n").encode()
@@ -115,7 +113,7 @@ class Journal:
             paths, marks = doc.get("paths", []), doc.get("marks", [])
             if not isinstance(paths, list) or not isinstance(marks, list):
                 raise ValueError("'paths' and 'marks' must be lists")
-            return cls(frozenset(map(_text, paths)), frozenset(map(_text, marks)))
+            return cls(frozenset(map(_text, paths)), frozenset(map(_text, marks)), present=True)
         except (ValueError, TypeError, AttributeError, RecursionError) as exc:
             raise UserError.single(
                 f"{where}: the journal of an interrupted apply is damaged ({exc})",
