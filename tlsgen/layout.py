@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from types import MappingProxyType
+from typing import Mapping
 
 from .model import CA, Entity, Spec
 
@@ -130,9 +132,33 @@ def config_file(e: Entity, config: str) -> str:
 
 # --- the whole tree -------------------------------------------------------------------------------
 
-def ca_artifacts(ca: CA) -> list[Artifact]:
+def ca_artifacts(ca: CA, rollover_step: str | None = None) -> list[Artifact]:
+    """ca.key and ca.crt are always the CA that issues now. A rollover adds the other one: after its
+    trust step the new CA (next.key, next.crt), after its issue step the old certificate (previous.crt),
+    each trusted beside ca.crt until the retire step."""
     files = [] if ca.imported is not None else [Artifact(f"{ca.dir}/{CA_KEY}", ca.dir, Role.KEY, ca.name)]
-    return files + [Artifact(f"{ca.dir}/{CA_CERT}", ca.dir, Role.CERTIFICATE, ca.name)]
+    files.append(Artifact(f"{ca.dir}/{CA_CERT}", ca.dir, Role.CERTIFICATE, ca.name))
+    if rollover_step == "trust":
+        nxt = other_identity(ca.name, NEXT)
+        if ca.imported is None:
+            files.append(Artifact(f"{ca.dir}/{NEXT}.key", ca.dir, Role.KEY, nxt))
+        files.append(Artifact(f"{ca.dir}/{NEXT}.crt", ca.dir, Role.CERTIFICATE, nxt))
+    elif rollover_step == "issue":
+        files.append(Artifact(f"{ca.dir}/{PREVIOUS}.crt", ca.dir, Role.CERTIFICATE, other_identity(ca.name, PREVIOUS)))
+    return files
+
+
+NEXT, PREVIOUS = "next", "previous"  # the other CA of a rollover: made at the trust step, kept after the issue step
+
+
+def other_identity(ca_name: str, which: str) -> str:
+    """The identity name of a rollover's other CA ("root/next"); "/" never occurs in a spec name."""
+    return f"{ca_name}/{which}"
+
+
+def identity_base(name: str) -> str:
+    """The CA or entity an identity belongs to ("root/next" → "root")."""
+    return name.split("/", 1)[0]
 
 
 def entity_artifacts(e: Entity) -> list[Artifact]:
@@ -153,11 +179,12 @@ def entity_artifacts(e: Entity) -> list[Artifact]:
     return files
 
 
-def artifacts(spec: Spec) -> list[Artifact]:
-    """Every file out/ should hold for this spec, CAs (issuers first) before entities."""
+def artifacts(spec: Spec, rollover_steps: Mapping[str, str] = MappingProxyType({})) -> list[Artifact]:
+    """Every file out/ should hold for this spec (and the step of each CA rollover in progress), CAs
+    (issuers first) before entities."""
     files = [Artifact(GITIGNORE, "", Role.GITIGNORE)]
     for ca in spec.ca_order():
-        files += ca_artifacts(ca)
+        files += ca_artifacts(ca, rollover_steps.get(ca.name))
     for e in spec.entities.values():
         files += entity_artifacts(e)
     if spec.compose.file is not None:

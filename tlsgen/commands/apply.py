@@ -6,7 +6,7 @@ import os
 
 from ..diagnostics import Diagnostic, UserError
 from .common import EXIT_OK, add_out, add_output_format, add_spec, human, print_json, progress_printer
-from .reconcile import add_renew_rotate, plan_json, prepare
+from .reconcile import add_renew_rotate, apply_command, plan_json, prepare
 
 NAME = "apply"
 HELP = "make out/ match the spec: keys, certificates, stores and configs; print each change and a summary"
@@ -31,7 +31,7 @@ def run(args) -> int:
     from ..reconcile.apply import apply_plan
     from ..reconcile.planner import make_plan
 
-    spec, out, options = prepare(args.spec, args.out, args.renew, args.rotate_key)
+    spec, out, options = prepare(args)
     check_owners(spec)
     stream = human(args)
     with out.lock(args.lock_timeout, first_apply_undone_on_error=True):
@@ -40,8 +40,9 @@ def run(args) -> int:
             plan.write_text(stream)
         apply_plan(plan, out, progress_printer())
     if args.json:
-        print_json(json_document(**plan.as_json(), applied=True))
+        print_json(json_document(**plan.as_json(apply_command(args)), applied=True))
     print(f"apply complete: {plan.summary(done=True)}", file=stream)
+    plan.write_notes(stream, apply_command(args), done=True)
     return EXIT_OK
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .common import EXIT_OK, EXIT_PENDING, add_out, add_output_format, add_spec, human, print_json, report
-from .reconcile import add_renew_rotate, plan_json, prepare
+from .reconcile import add_renew_rotate, apply_command, plan_json, prepare
 
 NAME = "plan"
 HELP = "show what apply would create, update, renew and delete, and why; write nothing"
@@ -26,10 +26,11 @@ json_document = plan_json
 def run(args) -> int:
     from ..reconcile.planner import make_plan
 
-    spec, out, options = prepare(args.spec, args.out, args.renew, args.rotate_key)
+    spec, out, options = prepare(args)
     plan = make_plan(spec, out, options)
     if args.json:
-        print_json(plan_json(**plan.as_json()))
+        print_json(plan_json(**plan.as_json(apply_command(args))))
     else:
         plan.write_text(human(args))
+        plan.write_notes(human(args), apply_command(args))
     return EXIT_PENDING if args.detailed_exitcode and not plan.empty else EXIT_OK

@@ -19,20 +19,28 @@ def add_arguments(parser) -> None:
 
 
 def json_document(**values) -> dict:
-    return {"items": [], "errors": [], **values}
+    return {"items": [], "rollovers": [], "errors": [], **values}
 
 
 def run(args) -> int:
     from ..audit.inventory import inventory
     from ..model.resolve import read_spec
     from ..reconcile.outdir import OutDir
+    from ..reconcile.state import load
 
     spec = read_spec(args.spec, args.out)
-    items = inventory(spec, OutDir(spec.output), datetime.now(timezone.utc))
+    out = OutDir(spec.output)
+    items = inventory(spec, out, datetime.now(timezone.utc))
+    rollovers = list(load(out).state.rollovers.values())
     if args.json:
-        print_json(json_document(items=[i.as_json() for i in items]))
+        print_json(json_document(items=[i.as_json() for i in items],
+                                 rollovers=[{k: r.as_json()[k] for k in ("ca", "step", "started", "old", "new", "restart")}
+                                            for r in rollovers]))
         return EXIT_OK
     stream = human(args)
+    for r in rollovers:
+        print(f"rollover of CA {r.ca}: step {r.number} of 3 ({r.step}) done since {r.started}; next: restart "
+              f"{', '.join(r.restart) or 'none'}, then `tlsgen apply --continue {r.ca}`", file=stream)
     for item in items:
         where = f"{item.kind}/{item.name}"
         if item.subject is None:

@@ -13,14 +13,16 @@ if this apply is killed too, the next one still knows every file either of them 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import Callable
 
+from .. import layout
 from ..crypto import pki
 from . import content
 from .content import Identity, Materials
 from .outdir import OutDir
 from .plan import DeleteFile, IssueCert, MakeKey, Plan, SetAttributes, WriteFile
-from .state import Digester, FileRecord, Journal, State, clear_journal, write_journal, write_salt, write_state
+from .state import Digester, FileRecord, Journal, Rollover, State, clear_journal, write_journal, write_salt, write_state
 
 Progress = Callable[[str], None]
 
@@ -57,13 +59,23 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None) -
     for step in deletes:
         out.remove(step.path)
     out.remove_empty_dirs([step.path for step in deletes])
-    write_state(out, State(plan.serial + 1, records))
+    write_state(out, State(plan.serial + 1, records, rollovers_made(plan, materials)))
     clear_journal(out)
+
+
+def rollovers_made(plan: Plan, materials: Materials) -> dict[str, Rollover]:
+    """The plan's rollovers, with the fingerprint of a new CA that this apply has just made."""
+    done = {}
+    for ca, r in plan.rollovers.items():
+        new = r.new or materials[layout.other_identity(ca, layout.NEXT) if r.step == "trust" else ca].cert_fingerprint
+        done[ca] = replace(r, new=new)
+    return done
 
 
 def _identities(plan: Plan) -> dict[str, Identity]:
     identities = {}
-    for name in (*plan.spec.cas, *plan.spec.entities):
+    made = [s.identity for s in plan.steps if isinstance(s, (MakeKey, IssueCert))]
+    for name in dict.fromkeys([*plan.spec.cas, *plan.spec.entities, *plan.keys, *plan.certs, *made]):
         identity = identities[name] = Identity(name)
         if name in plan.keys:
             known = plan.keys[name]

@@ -93,6 +93,10 @@ class Materials:
                 entries += [(alias, pem, _pem_fingerprint(pem)) for alias, pem in zip(aliases, pems)]
             else:
                 entries.append((name, self[name].cert_pem, self[name].cert_fingerprint))
+                for which in (layout.NEXT, layout.PREVIOUS):  # a CA rollover: both trusted until it retires
+                    other = self.identities.get(layout.other_identity(name, which))
+                    if other is not None:
+                        entries.append((f"{name}-{which}", other.cert_pem, other.cert_fingerprint))
         return entries
 
     def store_passwords(self, e: Entity) -> Passwords:
@@ -128,6 +132,7 @@ def made_from(a: Artifact, m: Materials) -> dict:
 
 
 def _cert_settings(spec: Spec, name: str) -> dict:
+    name = layout.identity_base(name)
     if name in spec.cas:
         ca = spec.cas[name]
         return {"imported": True} if ca.imported is not None else {"issuer": ca.issuer, "validity": str(ca.validity)}

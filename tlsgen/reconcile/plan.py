@@ -19,7 +19,8 @@ from ..layout import Artifact, Directory
 from ..model import Spec
 from .policies import CertWant
 from .reasons import Action, Reason
-from .state import FileRecord, Journal
+from .rollover import Note
+from .state import FileRecord, Journal, Rollover
 
 Owner = tuple[int, "int | None"]
 
@@ -109,6 +110,8 @@ class Plan:
     journal: Journal  # what interrupted applies set out to write: ours until an apply completes
     state_changed: bool  # the state must be rewritten even with no file step (a file left, a record moved)
     next_due: datetime | None  # the earliest moment a certificate falls within renew_before (for watch)
+    rollovers: Mapping[str, Rollover] = field(default_factory=dict)  # CA rollovers in progress after this apply
+    notes: tuple[Note, ...] = ()  # what this plan does to CA rollovers, and what comes next
 
     @property
     def changes(self) -> tuple[Change, ...]:
@@ -147,8 +150,15 @@ class Plan:
         verb = ("created", "updated", "deleted") if done else ("to create", "to update", "to delete")
         return f"{c['create']} {verb[0]}, {c['update']} {verb[1]}, {c['delete']} {verb[2]}"
 
-    def as_json(self) -> dict:
-        return {"out": self.out, "changes": [c.as_json() for c in self.changes], "summary": self.counts()}
+    def as_json(self, command: str = "tlsgen apply") -> dict:
+        return {"out": self.out, "changes": [c.as_json() for c in self.changes], "summary": self.counts(),
+                "rollovers": [n.as_json(command) for n in self.notes]}
+
+    def write_notes(self, stream: TextIO, command: str = "tlsgen apply", done: bool = False) -> None:
+        """What this plan does to CA rollovers and what comes next (said even when nothing changes)."""
+        for note in self.notes:
+            for line in note.lines(command, done):
+                print(line, file=stream)
 
     def write_text(self, stream: TextIO, done: bool = False) -> None:
         """Grouped by part of out/; reasons shared by all of a part's changes are said once, on its line."""

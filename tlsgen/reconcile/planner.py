@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography import x509
@@ -27,11 +27,13 @@ from ..model.resolve import PASSWORD_RE
 from .content import Identity, Materials, chown_of, content, holds, made_from
 from .gather import Gathered
 from .outdir import OutDir
+from . import rollover
 from .plan import DeleteFile, IssueCert, KnownKey, MakeKey, Plan, SetAttributes, Step, WriteFile
 from .policies import (CertFacts, CertWant, FileFacts, attribute_verdict, ca_want, entity_want, reissue_reasons,
                        rewrite_verdict)
 from .reasons import Action, Reason
-from .state import FileRecord
+from .rollover import CaFacts, Move, Note
+from .state import FileRecord, Rollover
 
 PASSWORD_ALPHABET = string.ascii_letters + string.digits  # safe unquoted in env files, compose and KAFKA_OPTS
 PASSWORD_LENGTH = 32
@@ -42,6 +44,20 @@ class Options:
     now: datetime
     renew: frozenset[str] = frozenset()
     rotate: frozenset[str] = frozenset()
+    proceed: frozenset[str] = frozenset()  # --continue: CAs whose rollover takes its next step
+    at_once: bool = False  # --now: a CA named by --rotate-key is replaced in this apply (a flag day)
+
+
+@dataclass
+class _IdentityPlan:
+    """What the planner decided for one identity, before it is committed to the plan."""
+
+    identity: Identity
+    key_type: str
+    key_reasons: tuple[Reason, ...]
+    cert_verdict: tuple[Action | None, tuple[Reason, ...]]
+    want: CertWant
+    is_ca: bool
 
 
 def make_plan(spec: Spec, out: OutDir, options: Options) -> Plan:
@@ -62,18 +78,18 @@ class _Planner:
 
     def plan(self) -> Plan:
         self.check_names()
+        self.trusted = {name for e in self.spec.entities.values() for name in e.trust}
+        self.notes: list[Note] = []
+        self.rollovers: dict[str, Rollover] = {}
         for ca in self.spec.ca_order():
-            if ca.imported is not None:
-                self.identities[ca.name] = Identity(ca.name, cert=pki.load_cert(ca.imported.cert_pem))
-            else:
-                self.plan_identity(ca.name, f"{ca.dir}/{layout.CA_KEY}", f"{ca.dir}/{layout.CA_CERT}", ca.key,
-                                   ca_want(ca), is_ca=True)
+            self.plan_ca(ca)
         for e in self.spec.entities.values():
-            self.plan_identity(e.name, f"{e.dir}/{layout.key_file(e)}", f"{e.dir}/{layout.cert_file(e)}", e.key,
-                               entity_want(e), is_ca=False)
+            self.commit(self.decide_identity(e.name, f"{e.dir}/{layout.key_file(e)}", f"{e.dir}/{layout.cert_file(e)}",
+                                             e.key, entity_want(e), is_ca=False, rotate=e.name in self.options.rotate))
             self.passwords[e.name] = self.plan_password(e)
+        self.check_imported_rollovers()
         materials = Materials(self.spec, self.identities, self.passwords, self.digest)
-        wanted = layout.artifacts(self.spec)
+        wanted = layout.artifacts(self.spec, {ca: r.step for ca, r in self.rollovers.items()})
         file_steps, kept = self.plan_files(wanted, materials)
         dir_steps = self.plan_directories()
         deletes = self.plan_deletes({a.path for a in wanted})
@@ -81,10 +97,12 @@ class _Planner:
             raise UserError(Diagnostic(None, "", f"{display_path(self.got.out.path(rel))} exists but tlsgen did not "
                                        "make it", "tlsgen never overwrites files it does not manage: move it away")
                             for rel in self.conflicts)
+        self.note_restarts(file_steps + deletes)
         records, stored = self.got.records, self.got.stored
         written = {s.artifact.path for s in file_steps if isinstance(s, WriteFile)}
         state_changed = bool(deletes) or any(records.get(p) != r for p, r in kept.items()) \
-            or bool(set(records) - set(kept) - written) or (stored.salt_is_new and bool(written))
+            or bool(set(records) - set(kept) - written) or (stored.salt_is_new and bool(written)) \
+            or self.rollovers != stored.state.rollovers
         return Plan(
             out=str(self.got.out.root), spec=self.spec, now=self.options.now,
             steps=(*self.material_steps, *self.ordered(dir_steps + file_steps, wanted), *deletes),
@@ -93,10 +111,11 @@ class _Planner:
             certs={n: i.cert_pem for n, i in self.identities.items() if i.cert is not None},
             passwords=dict(self.passwords), kept=kept, salt=stored.salt, salt_is_new=stored.salt_is_new,
             serial=stored.state.serial, journal=stored.journal, state_changed=state_changed,
-            next_due=self.next_due())
+            next_due=self.next_due(), rollovers=dict(self.rollovers), notes=tuple(self.notes))
 
     def check_names(self) -> None:
         names = [*self.spec.cas, *self.spec.entities]
+        rolling = self.got.stored.state.rollovers
         problems = []
         for flag, requested in (("--renew", self.options.renew), ("--rotate-key", self.options.rotate)):
             for name in sorted(requested):
@@ -107,33 +126,162 @@ class _Planner:
                     problems.append(Diagnostic(None, "", f"{flag} {name}: an imported CA is not tlsgen's to "
                                                f"{'rotate' if flag == '--rotate-key' else 'reissue'}",
                                                "import its new certificate instead"))
+                elif flag == "--rotate-key" and name in rolling and not self.options.at_once:
+                    problems.append(Diagnostic(None, "", f"--rotate-key {name}: a rollover of {name} is in progress "
+                                               f"(step {rolling[name].number} of 3 done)",
+                                               f"continue it with --continue {name}, or replace the key at once "
+                                               "with --rotate-key --now"))
+        for name in sorted(self.options.proceed):
+            if name not in rolling:
+                problems.append(Diagnostic(None, "", f"--continue {name}: no rollover of a CA named {name} is in "
+                                           "progress", did_you_mean(name, rolling) if rolling else
+                                           "a rollover starts with --rotate-key CA or a change of the CA's key or subject"))
+        if self.options.at_once and not self.options.rotate:
+            problems.append(Diagnostic(None, "", "--now replaces the keys --rotate-key names; it names none",
+                                       "use --rotate-key CA --now"))
         if problems:
             raise UserError(problems)
 
     # --- keys and certificates --------------------------------------------------------------------
 
-    def plan_identity(self, name: str, key_rel: str, cert_rel: str, key_type: str, want: CertWant,
-                      *, is_ca: bool) -> None:
-        identity = self.identities[name] = Identity(name)
-        key_reasons = self.plan_key(identity, key_rel, key_type)
-        if identity.key_pem is None:
-            self.material_steps.insert(self._keys_made(), MakeKey(name, key_type, key_reasons))
-            self.key_verdicts[name] = (Action.ROTATE if key_reasons else Action.CREATE, key_reasons)
+    def plan_ca(self, ca) -> None:
+        stored = self.got.stored.state.rollovers.get(ca.name)
+        key_rel, cert_rel = f"{ca.dir}/{layout.CA_KEY}", f"{ca.dir}/{layout.CA_CERT}"
+        nxt = layout.other_identity(ca.name, layout.NEXT)
+        next_key, next_cert = f"{ca.dir}/{layout.NEXT}.key", f"{ca.dir}/{layout.NEXT}.crt"
+        if ca.imported is not None:
+            active, change = self.imported_identity(ca, stored)
+        else:
+            active = self.decide_identity(ca.name, key_rel, cert_rel, ca.key, ca_want(ca), is_ca=True,
+                                          rotate=ca.name in self.options.rotate)
+            change = _change_of(active)
+        move = rollover.decide(CaFacts(
+            ca=ca.name, stored=stored, continue_requested=ca.name in self.options.proceed,
+            now_requested=ca.name in self.options.rotate and self.options.at_once,
+            trusted=ca.name in self.trusted, exists=self.got.current(cert_rel).exists or cert_rel in self.got.records,
+            change=change))
+        after = stored
+        if move in (Move.START, Move.STAY) and (stored is None or stored.step == "trust"):
+            old = self.keep_ca(ca, key_rel, cert_rel, stored)
+            self.commit(old)
+            if ca.imported is not None:
+                self.identities[nxt] = Identity(nxt, cert=pki.load_cert(ca.imported.cert_pem))
+            else:
+                self.commit(self.decide_identity(nxt, next_key, next_cert, ca.key, ca_want(ca), is_ca=True))
+            if move is Move.START:
+                after = Rollover(ca.name, "trust", self.options.now.isoformat(timespec="seconds"),
+                                 old.identity.cert_fingerprint, None, old.identity.cert_pem.decode(),
+                                 why=change.text)
+        elif move is Move.ADVANCE:
+            if ca.imported is None:  # the CA that issues now is the one the trust step made
+                self.commit(self.decide_identity(ca.name, next_key, next_cert, ca.key, ca_want(ca), is_ca=True))
+            else:
+                self.commit(active)
+            after = replace(stored, step="issue", new=self.identities[ca.name].cert_fingerprint)
+        else:
+            self.commit(active)
+            if move in (Move.RETIRE, Move.FLAG_DAY):
+                after = None
+        if after is not None and after.step == "issue":
+            previous = layout.other_identity(ca.name, layout.PREVIOUS)
+            self.identities[previous] = Identity(previous, cert=pki.load_cert(after.old_cert_pem.encode()))
+        if after is not None:
+            self.rollovers[ca.name] = after
+        if move is not Move.NONE:
+            self.notes.append(Note(ca.name, move, after, warn_flag_day=move is Move.FLAG_DAY and ca.name in self.trusted
+                                   and self.got.current(cert_rel).exists))
+
+    def imported_identity(self, ca, stored: Rollover | None) -> tuple[_IdentityPlan, Reason | None]:
+        """An imported CA as the spec gives it, and whether its key changed since the last apply."""
+        cert = pki.load_cert(ca.imported.cert_pem)
+        plan = _IdentityPlan(Identity(ca.name, cert=cert), "", (), (None, ()), ca_want(ca), True)
+        record = self.got.records.get(f"{ca.dir}/{layout.CA_CERT}")
+        before = _try_cert(record.cert_pem.encode()) if record is not None and record.cert_pem else None
+        if stored is None and before is not None and pki.spki_fingerprint(before) != pki.spki_fingerprint(cert):
+            return plan, Reason.of("imported_key_changed")
+        return plan, None
+
+    def keep_ca(self, ca, key_rel: str, cert_rel: str, stored: Rollover | None) -> _IdentityPlan:
+        """The CA that issues until the issue step: kept as it is, whatever the spec now asks of it."""
+        identity = Identity(ca.name)
+        if ca.imported is None:
+            current = self.read_managed(key_rel)
+            try:
+                key = pki.load_key(current.data) if current.data is not None else None
+            except (ValueError, TypeError):
+                key = None
+            if key is not None:
+                identity.key_pem, identity._key = current.data, key
+                identity.key_fingerprint, identity.key_type = pki.spki_fingerprint(key), pki.key_type_of(key)
+        current, record = self.read_managed(cert_rel), self.got.records.get(cert_rel)
+        cert = _try_cert(current.data) if current.data is not None else None
+        if cert is None and stored is not None:
+            cert = _try_cert(stored.old_cert_pem.encode())
+        if cert is None and record is not None and record.cert_pem:
+            cert = _try_cert(record.cert_pem.encode())
+        identity.cert = cert
+        if cert is None or (ca.imported is None and identity.key_pem is None):
+            raise UserError.single(f"CA {ca.name}: its {'key' if cert is not None else 'certificate'} is gone during a "
+                                   "rollover, so it cannot keep issuing until the new CA is trusted everywhere",
+                                   f"restore {display_path(self.got.out.path(key_rel if cert else cert_rel))}, or "
+                                   f"replace the CA at once with --rotate-key {ca.name} --now")
+        return _IdentityPlan(identity, identity.key_type or "", (), (None, ()), ca_want(ca), True)
+
+    def check_imported_rollovers(self) -> None:
+        """An imported CA's old key is gone once its file is replaced: nothing can be issued under the old
+        certificate while the new one is not yet trusted everywhere."""
+        problems = []
+        for step in self.material_steps:
+            issuer = step.want.issuer if isinstance(step, IssueCert) else None
+            rolling = self.rollovers.get(issuer) if issuer else None
+            if rolling is not None and rolling.step == "trust" and self.spec.cas[issuer].imported is not None:
+                problems.append(Diagnostic(None, "", f"{step.identity} needs a new certificate from {issuer}, whose "
+                                           "rollover is at its trust step: the old key is no longer given and the new "
+                                           "CA is not yet trusted everywhere",
+                                           f"restart the services, then `tlsgen apply --continue {issuer}`"))
+        if problems:
+            raise UserError(problems)
+
+    def note_restarts(self, steps: list[Step]) -> None:
+        """The compose services whose mounted files this apply changes: those to restart before the next step."""
+        parts = {s.artifact.part if isinstance(s, WriteFile) else s.part for s in steps
+                 if isinstance(s, (WriteFile, DeleteFile))}
+        services = tuple(sorted({e.service or e.dir for e in self.spec.entities.values() if e.dir in parts}))
+        for note in self.notes:
+            if note.move in (Move.START, Move.ADVANCE) and note.ca in self.rollovers:
+                self.rollovers[note.ca] = replace(self.rollovers[note.ca], restart=services)
+        self.notes = [replace(n, rollover=self.rollovers.get(n.ca),
+                              restart=self.rollovers[n.ca].restart if n.move is Move.STAY else services)
+                      for n in self.notes]
+
+    def decide_identity(self, name: str, key_rel: str, cert_rel: str, key_type: str, want: CertWant,
+                        *, is_ca: bool, rotate: bool = False) -> _IdentityPlan:
+        identity = Identity(name)
+        key_reasons = self.plan_key(identity, key_rel, key_type, rotate)
         part = key_rel.rsplit("/", 1)[0]
         new = Reason.of(_new_reason(part, part not in self.known_parts))
-        action, reasons = self.plan_cert(identity, cert_rel, want, key_reasons, new)
+        verdict = self.plan_cert(identity, cert_rel, want, key_reasons, new)
+        return _IdentityPlan(identity, key_type, key_reasons, verdict, want, is_ca)
+
+    def commit(self, plan: _IdentityPlan) -> None:
+        name = plan.identity.name
+        self.identities[name] = plan.identity
+        if plan.identity.key_pem is None and plan.key_type:
+            self.material_steps.insert(self._keys_made(), MakeKey(name, plan.key_type, plan.key_reasons))
+            self.key_verdicts[name] = (Action.ROTATE if plan.key_reasons else Action.CREATE, plan.key_reasons)
+        action, reasons = plan.cert_verdict
         if action is not None:
-            self.material_steps.append(IssueCert(name, want, is_ca, action, reasons))
+            self.material_steps.append(IssueCert(name, plan.want, plan.is_ca, action, reasons))
             self.cert_verdicts[name] = (action, reasons)
 
     def _keys_made(self) -> int:
         return sum(isinstance(s, MakeKey) for s in self.material_steps)
 
-    def plan_key(self, identity: Identity, rel: str, key_type: str) -> tuple[Reason, ...]:
+    def plan_key(self, identity: Identity, rel: str, key_type: str, rotate: bool) -> tuple[Reason, ...]:
         """Keep the key on disk, or say why a new one is made (the identity keeps the one it keeps)."""
         current, record = self.read_managed(rel), self.got.records.get(rel)
         reasons: list[Reason] = []
-        if identity.name in self.options.rotate:
+        if rotate:
             reasons.append(Reason.of("rotate_requested"))
         pem, fingerprint, have_type, key = current.data, None, None, None
         if pem is not None:
@@ -260,8 +408,7 @@ class _Planner:
         for rel, record in sorted(self.got.records.items()):
             if rel in desired or not self.got.current(rel).exists:
                 continue  # a file already gone is only forgotten by the state
-            reason = Reason.of("not_needed", why=f"the spec no longer needs a {record.role} here") \
-                if record.part in live else Reason.of("removed")
+            reason = _delete_reason(rel, record, live)
             deletes.append(DeleteFile(rel, record.part, (reason,)))
         # Files an interrupted apply wrote are ours, whatever the spec says now.
         for rel in sorted(self.got.stored.journal.paths - desired - set(self.got.records)):
@@ -295,6 +442,26 @@ class _Planner:
                 ends[name] = min([self.options.now + validity.delta] + ([ends[issuer]] if issuer else []))
             due.append(ends[name] - renew_before.delta)
         return min(due) if due else None
+
+
+def _delete_reason(rel: str, record: FileRecord, live: set[str]) -> Reason:
+    if record.part not in live:
+        return Reason.of("removed")
+    if layout.is_ca_part(record.part):
+        name = rel.rsplit("/", 1)[-1]
+        if name.startswith(f"{layout.NEXT}."):
+            return Reason.of("rollover_promoted")
+        if name.startswith(f"{layout.PREVIOUS}."):
+            return Reason.of("rollover_retired")
+    return Reason.of("not_needed", why=f"the spec no longer needs a {record.role} here")
+
+
+def _change_of(plan: _IdentityPlan) -> Reason | None:
+    """Why a CA would get a new key or a new subject: what makes replacing it a rollover."""
+    for reason in (*plan.key_reasons, *plan.cert_verdict[1]):
+        if reason.code in ("rotate_requested", "key_type_changed", "subject_changed"):
+            return reason
+    return None
 
 
 def _usable_password(data: bytes | None) -> str | None:

@@ -37,6 +37,7 @@ REASONS: dict[str, str] = {
     "expired": "expired {days} days ago",
     "issuer_reissued": "issuer {issuer} was reissued",
     "imported_changed": "the imported certificate changed",
+    "imported_key_changed": "the imported CA certificate has a new key",
     "key_type_changed": "key type changed {old} → {new}",
     "key_replaced": "the key no longer matches the certificate",
     "rotate_requested": "requested with --rotate-key",
@@ -56,6 +57,8 @@ REASONS: dict[str, str] = {
     "deleted": "deleted by hand",
     "symlink": "replaced by a symlink (tlsgen writes a regular file in its place)",
     "removed": "removed from the spec",
+    "rollover_promoted": "the new CA of the rollover now issues, as ca.key and ca.crt",
+    "rollover_retired": "the rollover retires the old CA",
     "not_needed": "no longer produced ({why})",
 }
 

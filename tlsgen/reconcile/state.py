@@ -46,14 +46,58 @@ class FileRecord:
         return doc
 
 
+ROLLOVER_STEPS = ("trust", "issue", "retire")  # what each apply of a CA rollover does, in order
+
+
+@dataclass(frozen=True)
+class Rollover:
+    """A CA rollover in progress: the step last done, and the two certificates it moves between."""
+
+    ca: str
+    step: str  # "trust" (new CA made and trusted beside the old) or "issue" (all below reissued under it)
+    started: str  # ISO 8601, UTC
+    old: str  # SHA-256 fingerprint of the old CA certificate
+    new: str | None  # ... of the new one; None until the apply that starts the rollover has made it
+    old_cert_pem: str  # public: the old certificate, trusted until the retire step
+    restart: tuple[str, ...] = ()  # compose services whose mounted files the last step changed
+    why: str = ""  # what started it, in words
+
+    @property
+    def number(self) -> int:
+        return ROLLOVER_STEPS.index(self.step) + 1
+
+    @property
+    def next_step(self) -> str:
+        return ROLLOVER_STEPS[self.number]
+
+    def as_json(self) -> dict:
+        return {"ca": self.ca, "step": self.step, "started": self.started, "old": self.old, "new": self.new,
+                "old_cert_pem": self.old_cert_pem, "restart": list(self.restart), "why": self.why}
+
+    @classmethod
+    def from_json(cls, doc) -> "Rollover":
+        if not isinstance(doc, dict) or doc.get("step") not in ROLLOVER_STEPS[:2]:
+            raise ValueError("a rollover record is not an object with a step of trust or issue")
+        restart = doc.get("restart", [])
+        if not isinstance(restart, list):
+            raise ValueError("a rollover's restart is not a list")
+        new = doc.get("new")
+        return cls(ca=_text(doc["ca"]), step=doc["step"], started=_text(doc["started"]), old=_text(doc["old"]),
+                   new=None if new is None else _text(new), old_cert_pem=_text(doc["old_cert_pem"]),
+                   restart=tuple(map(_text, restart)), why=_text(doc.get("why", "")))
+
+
 @dataclass(frozen=True)
 class State:
     serial: int = 0
     files: dict[str, FileRecord] = field(default_factory=dict)
+    rollovers: dict[str, Rollover] = field(default_factory=dict)  # by CA name
 
     def to_json(self) -> bytes:
         doc = {"format": FORMAT, "serial": self.serial,
                "files": {path: self.files[path].as_json() for path in sorted(self.files)}}
+        if self.rollovers:
+            doc["rollovers"] = {ca: self.rollovers[ca].as_json() for ca in sorted(self.rollovers)}
         return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod
@@ -68,7 +112,11 @@ class State:
             files = doc.get("files", {})
             if not isinstance(files, dict):
                 raise ValueError("'files' is not an object")
-            return cls(serial=_int(doc.get("serial", 0)), files={_text(p): _record(r) for p, r in files.items()})
+            rollovers = doc.get("rollovers", {})
+            if not isinstance(rollovers, dict):
+                raise ValueError("'rollovers' is not an object")
+            return cls(serial=_int(doc.get("serial", 0)), files={_text(p): _record(r) for p, r in files.items()},
+                       rollovers={_text(ca): Rollover.from_json(r) for ca, r in rollovers.items()})
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             raise UserError.single(f"{where}: the state file is damaged ({exc})", _DAMAGED_HINT) from None
 
