@@ -1,6 +1,6 @@
 """The resolved spec: every default applied, every reference checked, every source read.
 
-`spec.py` is what users write; this is what the rest of tlsgen works from. Values here are plain
+`spec/schema.py` is what users write; this is what the rest of tlsgen works from. Values here are plain
 frozen dataclasses so that plans can compare them and nothing downstream re-reads `defaults`.
 """
 
@@ -11,6 +11,10 @@ from pathlib import Path
 
 from ..spec.duration import Duration
 
+# The closed sets a spec chooses from. The schema, the resolver and crypto all take them from here.
+KINDS = ("brokers", "clients", "workers", "servers")
+KEY_TYPES = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
+STORE_FORMATS = ("pkcs12", "jks", "pem")
 # DN attributes in the order they are written into a certificate, with their spec field names.
 SUBJECT_ORDER = (
     ("C", "country"),
