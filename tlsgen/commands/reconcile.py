@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from ..reconcile.outdir import OutDir
 from ..reconcile.plan import Plan
 from ..reconcile.planner import Options, make_plan
-from ..model.resolve import read_spec
+from ..model.read import read_spec
 
 
 def add_renew_rotate(parser) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from ..audit.inventory import inventory
 from ..reconcile.outdir import OutDir
-from ..model.resolve import read_spec
+from ..model.read import read_spec
 from .common import add_json, add_out, add_spec, human
 
 HELP = ("inventory: each certificate's subject, SANs, issuer, expiry, days left, Kafka principal, "

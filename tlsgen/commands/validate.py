@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..model.resolve import read_spec
+from ..model.read import read_spec
 from .common import add_json, add_spec, human
 
 HELP = "parse and check the spec; write nothing (exit 0 valid, 1 invalid)"

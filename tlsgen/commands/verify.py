@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from ..reconcile.outdir import OutDir
-from ..model.resolve import read_spec
+from ..model.read import read_spec
 from ..audit.verify import verify
 from .common import add_out, add_spec
 

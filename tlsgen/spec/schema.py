@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from ..model.topology import KEY_TYPES, KINDS, STORE_FORMATS  # noqa: F401 (KINDS: model.resolve reads it here)
+from ..model.topology import KEY_TYPES, STORE_FORMATS
 from .duration import Duration
 
 KAFKA_IMAGE_MOUNT = "/etc/kafka/secrets"  # both Kafka images read their secrets from here
