@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from ..reconcile.apply import apply_plan, terminal_progress
-from ..reconcile.planner import make_plan
-from ..reconcile.plan import print_json
 import os
 
 from ..diagnostics import Diagnostic, UserError
+from ..model.topology import Origin
 from .common import add_json, add_out, add_spec, human
 from .reconcile import add_renew_rotate, prepare
 
@@ -26,6 +24,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..reconcile.apply import apply_plan, terminal_progress
+    from ..reconcile.plan import print_json
+    from ..reconcile.planner import make_plan
+
     spec, out, options = prepare(args)
     check_owners(spec)
     stream = human(args)
@@ -43,12 +45,16 @@ def run(args) -> int:
 
 
 def check_owners(spec) -> None:
-    """`owner:` needs the right to chown: say so before anything is written, not half-way."""
+    """`owner:` needs the right to chown: say so before anything is written, not half-way, at the line
+    that sets it (the entity's own `owner`, or `defaults.owner`)."""
     if os.geteuid() == 0:
         return
-    problems = [Diagnostic(None, f"{e.kind}.{e.name}.owner",
-                           f"chown to {e.owner[0]} needs root; this apply runs as uid {os.geteuid()}",
-                           "run apply as root (e.g. in the container that mounts out/), or remove owner")
-                for e in spec.entities.values() if e.owner is not None and e.owner[0] != os.geteuid()]
+    problems = []
+    for e in spec.entities.values():
+        if e.owner is not None and e.owner[0] != os.geteuid():
+            origin = spec.origin(e.name, "owner") or Origin(f"{e.kind}.{e.name}.owner", None)
+            problems.append(Diagnostic(origin.place, origin.path,
+                                       f"chown to {e.owner[0]} needs root; this apply runs as uid {os.geteuid()}",
+                                       "run apply as root (e.g. in the container that mounts out/), or remove owner"))
     if problems:
         raise UserError(problems)

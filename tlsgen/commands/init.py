@@ -8,7 +8,6 @@ from importlib import resources
 from pathlib import Path
 
 from ..diagnostics import UserError, display_path
-from ..spec.schema import json_schema
 
 HELP = "write a commented starter spec (default specs/tlsgen.yaml); never overwrites"
 EXAMPLE = "  tlsgen init\n  tlsgen init platform/tls.yaml"
@@ -24,6 +23,8 @@ def starter_text() -> str:
 
 
 def run(args) -> int:
+    from ..spec.schema import json_schema
+
     path: Path = args.path
     if path.is_dir():
         path = path / "tlsgen.yaml"

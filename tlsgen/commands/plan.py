@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..reconcile.plan import print_json
 from .common import add_json, add_out, add_spec, human
 from .reconcile import add_renew_rotate, plan_for
 
@@ -21,6 +20,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..reconcile.plan import print_json
+
     plan, _ = plan_for(args)
     if args.json:
         print_json(plan.as_json())

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from ..reconcile.outdir import OutDir
-from ..reconcile.plan import Plan
-from ..reconcile.planner import Options, make_plan
-from ..model.read import read_spec
+if TYPE_CHECKING:
+    from ..reconcile.outdir import OutDir
+    from ..reconcile.plan import Plan
 
 
 def add_renew_rotate(parser) -> None:
@@ -19,6 +19,10 @@ def add_renew_rotate(parser) -> None:
 
 def prepare(args, now: datetime | None = None):
     """Validate (nothing is written on bad input), then the output directory and the planning options."""
+    from ..model.read import read_spec
+    from ..reconcile.outdir import OutDir
+    from ..reconcile.planner import Options
+
     now = now or datetime.now(timezone.utc)
     spec = read_spec(args.spec, args.out, now)
     out = OutDir(spec.output)
@@ -29,5 +33,7 @@ def prepare(args, now: datetime | None = None):
 
 
 def plan_for(args) -> tuple[Plan, OutDir]:
+    from ..reconcile.planner import make_plan
+
     spec, out, options = prepare(args)
     return make_plan(spec, out, options), out

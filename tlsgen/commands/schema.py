@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-from ..spec.schema import json_schema
-
 HELP = "print the spec's JSON Schema, for editor completion and hover docs"
 EXAMPLE = ("  tlsgen schema > tlsgen.schema.json\n"
            "  # then start a spec with: # yaml-language-server: $schema=tlsgen.schema.json")
@@ -16,5 +14,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..spec.schema import json_schema
+
     print(json.dumps(json_schema(), indent=2))
     return 0

@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from ..audit.inventory import inventory
-from ..reconcile.outdir import OutDir
-from ..model.read import read_spec
 from .common import add_json, add_out, add_spec, human
 
 HELP = ("inventory: each certificate's subject, SANs, issuer, expiry, days left, Kafka principal, "
@@ -22,6 +19,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..audit.inventory import inventory
+    from ..model.read import read_spec
+    from ..reconcile.outdir import OutDir
+
     spec = read_spec(args.spec, args.out)
     items = inventory(spec, OutDir(spec.output), datetime.now(timezone.utc))
     if args.json:

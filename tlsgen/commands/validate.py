@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from ..model.read import read_spec
 from .common import add_json, add_spec, human
 
 HELP = "parse and check the spec; write nothing (exit 0 valid, 1 invalid)"
@@ -17,6 +16,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..model.read import read_spec
+
     spec = read_spec(args.spec)
     counts = f"{len(spec.cas)} CAs, {len(spec.entities)} entities, {len(spec.trusted)} trusted"
     if args.json:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..reconcile.outdir import OutDir
-from ..model.read import read_spec
-from ..audit.verify import verify
 from .common import add_out, add_spec
 
 HELP = ("check out/ against the spec without writing: chains, key/certificate match, stores open with "
@@ -20,6 +17,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..audit.verify import verify
+    from ..model.read import read_spec
+    from ..reconcile.outdir import OutDir
+
     spec = read_spec(args.spec, args.out)
     out = OutDir(spec.output)
     problems, checked = verify(spec, out, datetime.now(timezone.utc))

@@ -6,7 +6,6 @@ import signal
 import sys
 from datetime import datetime, timezone
 
-from ..watch import Watcher
 from .common import add_out, add_spec
 
 HELP = ("apply now, then again after every change to a spec file or a file it references, and when a "
@@ -20,6 +19,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..watch import Watcher
+
     watcher = Watcher(args.spec, args.out, sys.stdout, sys.stderr, now=lambda: datetime.now(timezone.utc))
     # SIGTERM (docker stop, systemd): let a running apply finish, then leave cleanly.
     signal.signal(signal.SIGTERM, lambda *_: watcher.stop.set())
