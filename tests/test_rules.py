@@ -202,6 +202,8 @@ ROWS = [
     Row("issuer-follow-on", rules.entity_issuer, ROOT + "  bad: {path_length: -1}\nclients:\n  app: {issuer: bad}\n", []),
     Row("issuer-unreadable-follow-on", rules.entity_issuer,
         "version: 1\ncas:\n  corp: {import: {cert: missing.crt}}\nclients:\n  app: {issuer: corp}\n", []),
+    Row("issuer-names-an-invalid-broker", rules.entity_issuer, ROOT + "brokers:\n  kafka: {issuer: root, port: x}\n"
+        "clients:\n  app: {issuer: kafka}\n", ["tls.yaml:7:17: clients.app.issuer: no CA named 'kafka'"]),
     Row("issuer-trust-only", rules.entity_issuer, "version: 1\ncas:\n  corp: {import: {cert: corp.crt}}\n"
         "clients:\n  app: {issuer: corp}\n",
         ["tls.yaml:5:17: clients.app.issuer: CA 'corp' is imported without its key, so it cannot issue "

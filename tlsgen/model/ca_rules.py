@@ -46,7 +46,7 @@ def issuers(draft: Draft) -> Iterator[Diagnostic]:
         at = ("cas", name, "issuer")
         if ca.imported is not None and draft.written(ca, "issuer"):
             yield draft.diagnostic(at, "an imported CA is already signed; it takes no issuer", "remove issuer")
-        if ca.issuer is None or ca.issuer in draft.unknown:
+        if ca.issuer is None or draft.unknown.get(ca.issuer) == "cas":
             continue
         if ca.issuer not in draft.cas:
             yield draft.diagnostic(at, f"no CA named '{ca.issuer}'", did_you_mean(ca.issuer, draft.cas))

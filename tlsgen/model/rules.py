@@ -10,7 +10,9 @@ report the same mistake again in other words.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ..diagnostics import Diagnostic, Place, did_you_mean, display_path
@@ -89,29 +91,32 @@ def output_dir(draft: Draft) -> Iterator[Diagnostic]:
     output, at = draft.output, draft.output_at
     if at is not None and not draft.known(at):
         return
+    named = "--out " if draft.out_option else ""
+    hint = "name a directory (it is created when missing)"
+
+    def error(message: str, hint: str | None = hint) -> Diagnostic:
+        return Diagnostic(None, "", message, hint) if at is None else draft.diagnostic(at, message, hint)
+
     if "\0" in str(output):
-        yield draft.diagnostic(at or (), "the output directory's name holds a NUL character")
+        yield error("the output directory's name holds a NUL character", None)
         return
     if at is not None and any(output.absolute() in (f.absolute(), *f.absolute().parents)
                               for f in draft.locations.files):
-        yield draft.diagnostic(at, f"the output directory {output} holds the spec itself: its .gitignore ('*') "
-                               "would keep the spec out of git", "give out/ a directory of its own, such as ../out")
-    blocking = next((p for p in (output, *output.parents) if p.is_symlink() or p.exists()), None)
-    if blocking is None or blocking.is_dir():
-        return
-    named = "--out " if draft.out_option else ""
-    message = f"{named}{display_path(output)} is a file, not a directory" if blocking == output else \
-        f"{display_path(blocking)} is a file, so {named}{display_path(output)} cannot be a directory"
-    hint = "name a directory (it is created when missing)"
-    yield Diagnostic(None, "", message, hint) if at is None else draft.diagnostic(at, message, hint)
+        yield error(f"the output directory {output} holds the spec itself: its .gitignore ('*') would keep the spec "
+                    "out of git", "give out/ a directory of its own, such as ../out")
+    # lexists/isdir: a path that cannot even be looked at is apply's to report
+    blocking = next((p for p in (output, *output.parents) if os.path.lexists(p)), None)
+    if blocking is not None and not os.path.isdir(blocking):
+        yield error(f"{named}{display_path(output)} is a file, not a directory" if blocking == output else
+                    f"{display_path(blocking)} is a file, so {named}{display_path(output)} cannot be a directory")
 
 
 def compose_file(draft: Draft) -> Iterator[Diagnostic]:
     file, at = draft.compose.file, draft.compose_file_at
     if file is None or at is None:
         return
-    parts = file.replace("\\", "/").split("/")
-    if file.startswith("/") or ".." in parts or any(c < " " for c in file):
+    parts = Path(file).parts
+    if Path(file).is_absolute() or ".." in parts or not parts or any(c < " " for c in file):
         yield draft.diagnostic(at, f"'{file}' must be a relative path inside the output directory",
                                "such as compose.tls.yaml")
     elif parts[0] in (*KINDS, "cas", ".tlsgen", ".gitignore"):
@@ -123,7 +128,7 @@ def compose_file(draft: Draft) -> Iterator[Diagnostic]:
 
 def entity_issuer(e: Entity, draft: Draft) -> Iterator[Diagnostic]:
     at = (e.kind, e.name, "issuer")
-    if e.issuer in draft.unknown:
+    if draft.unknown.get(e.issuer) == "cas":
         return
     if e.issuer not in draft.cas:
         yield draft.diagnostic(at, *no_such("CA", e.issuer, draft.cas))
@@ -255,7 +260,7 @@ def references(e: Entity, draft: Draft) -> Iterator[Diagnostic]:
     kind_of = draft.kinds
     for setting, allowed in (("brokers", ("brokers",)), ("connects_to", ("servers", "brokers"))):
         for i, name in enumerate(getattr(e, setting)):
-            if kind_of.get(name) in allowed or name in draft.unknown:
+            if kind_of.get(name) in allowed:
                 continue
             at = (e.kind, e.name, setting, i)
             what = " or ".join(KIND_WORD[k] for k in allowed)
@@ -273,7 +278,7 @@ def explicit_trust(e: Entity, draft: Draft) -> Iterator[Diagnostic]:
         yield draft.diagnostic(at, "an empty trust list leaves an empty truststore, which Java refuses",
                                "name at least one CA, or remove trust to use the default")
     for i, ref in enumerate(e.trust):
-        if ref not in draft.cas and ref not in draft.trusted and ref not in draft.unknown:
+        if ref not in draft.cas and ref not in draft.trusted and draft.unknown.get(ref) not in ("cas", "trusted"):
             yield draft.diagnostic(at + (i,), *no_such("CA or trusted certificate", ref,
                                                          [*draft.cas, *draft.trusted]))
 

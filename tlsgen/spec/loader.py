@@ -14,12 +14,13 @@ from typing import Any, Iterator
 import yaml
 
 from ..diagnostics import Diagnostic, Place, UserError, display_path
+from ..model.topology import KINDS
 from .files import SPEC_FILE_LIMIT, UnreadableFile, read_regular_file
 
 SpecPath = tuple[str | int, ...]
 
 # Top-level sections whose entries are named things, merged by name across a spec directory.
-NAMED_SECTIONS = ("cas", "brokers", "clients", "workers", "servers", "trusted")
+NAMED_SECTIONS = ("cas", *KINDS, "trusted")
 # Top-level mappings merged field by field across a spec directory.
 MERGED_SECTIONS = ("defaults", "compose")
 

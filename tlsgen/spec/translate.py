@@ -16,10 +16,10 @@ from pydantic import TypeAdapter, ValidationError
 from ..diagnostics import Diagnostic, did_you_mean
 from ..model.topology import KINDS
 from . import schema
-from .loader import RawSpec, SpecPath, dotted
+from .loader import NAMED_SECTIONS, RawSpec, SpecPath, dotted
 
-NAMED_MODELS = {"cas": schema.CASpec, "brokers": schema.BrokerSpec, "clients": schema.ClientSpec,
-                "workers": schema.WorkerSpec, "servers": schema.ServerSpec, "trusted": schema.TrustedSpec}
+NAMED_MODELS = dict(zip(NAMED_SECTIONS, (schema.CASpec, schema.BrokerSpec, schema.ClientSpec, schema.WorkerSpec,
+                                         schema.ServerSpec, schema.TrustedSpec)))
 _MODEL_OF_SECTION = {**NAMED_MODELS, "defaults": schema.Defaults, "compose": schema.ComposeSpec}
 _NESTED_MODELS = {"subject": schema.Subject, "import": schema.ImportSpec, "password": None, "key": None}
 _PATTERN_MESSAGES = {
@@ -53,36 +53,18 @@ def parse(raw: RawSpec) -> Parsed:
     """Every entry that parses, and a located diagnostic for each schema error of the others."""
     data = {k: ({} if v is None and k in _MODEL_OF_SECTION else v) for k, v in raw.data.items()}
     errors: list[dict] = []
-    top = {k: ({} if k in _MODEL_OF_SECTION and isinstance(v, dict) else v) for k, v in data.items()}
-    top_errors = _errors(schema.SpecModel, top, ())
-    errors += top_errors
-    broken = {tuple(e["loc"][:1]) for e in top_errors}
-    defaults, broken_defaults = _defaults(data.get("defaults"), errors)
-    broken |= {("defaults", name) for name in broken_defaults}
-    compose = schema.ComposeSpec()
-    if isinstance(data.get("compose"), dict):
-        compose_errors = _errors(schema.ComposeSpec, data["compose"], ("compose",))
-        errors += compose_errors
-        if compose_errors:
-            broken.add(("compose",))
-        else:
-            compose = schema.ComposeSpec.model_validate(data["compose"])
+    broken: set[SpecPath] = set()
+    # the top level alone: version, output, unknown keys, sections that are not mappings
+    _validated(schema.SpecModel, {k: ({} if k in _MODEL_OF_SECTION and isinstance(v, dict) else v)
+                                  for k, v in data.items()}, (), errors, broken)
+    defaults = _defaults(data.get("defaults"), errors, broken)
+    compose = isinstance(data.get("compose"), dict) and \
+        _validated(schema.ComposeSpec, data["compose"], ("compose",), errors, broken)
     parsed = Parsed(defaults=defaults, output=data.get("output") if ("output",) not in broken else None,
-                    compose=compose, entries={section: {} for section in NAMED_MODELS}, names=[], broken=broken)
+                    compose=compose or schema.ComposeSpec(), entries={section: {} for section in NAMED_MODELS},
+                    names=[], broken=broken)
     for section in NAMED_MODELS:
-        entries = data.get(section)
-        if not isinstance(entries, dict):
-            if entries is not None:
-                parsed.broken.add((section,))
-            continue
-        adapter = _ADAPTERS[section]
-        for name, entry in entries.items():
-            parsed.names.append((section, name))
-            try:
-                parsed.entries[section].update(adapter.validate_python({name: entry}))
-            except ValidationError as exc:
-                errors += [{**e, "loc": (section, *e["loc"])} for e in exc.errors(include_url=False)]
-                parsed.failed[name] = section
+        _parse_entries(parsed, section, data.get(section), errors)
     said = {d.path for d in raw.problems}  # e.g. the loader's "missing 'version: 1'", with its file
     parsed.problems = [d for d in (_translate(raw, e) for e in _closest_branches(raw.data, errors))
                        if d.path not in said]
@@ -92,26 +74,45 @@ def parse(raw: RawSpec) -> Parsed:
 _ADAPTERS = {section: TypeAdapter(dict[schema.Name, model]) for section, model in NAMED_MODELS.items()}
 
 
-def _errors(model: Any, value: Any, prefix: SpecPath) -> list[dict]:
+def _parse_entries(parsed: Parsed, section: str, entries: Any, errors: list[dict]) -> None:
+    """Each entry of a named section on its own, so one that fails leaves the others to be checked."""
+    if not isinstance(entries, dict):
+        if entries is not None:
+            parsed.broken.add((section,))
+        return
+    for name, entry in entries.items():
+        parsed.names.append((section, name))
+        try:
+            parsed.entries[section].update(_ADAPTERS[section].validate_python({name: entry}))
+        except ValidationError as exc:
+            errors += [{**e, "loc": (section, *e["loc"])} for e in exc.errors(include_url=False)]
+            parsed.failed[name] = section
+
+
+def _validated(model: Any, value: Any, prefix: SpecPath, errors: list[dict], broken: set[SpecPath]) -> Any:
+    """The model, or None with its errors (placed under `prefix`) and the settings that failed noted."""
     try:
-        model.model_validate(value)
+        return model.model_validate(value)
     except ValidationError as exc:
-        return [{**e, "loc": (*prefix, *e["loc"])} for e in exc.errors(include_url=False)]
-    return []
+        found = [{**e, "loc": (*prefix, *e["loc"])} for e in exc.errors(include_url=False)]
+        errors += found
+        broken |= {tuple(e["loc"][:len(prefix) + 1]) for e in found}
+        return None
 
 
-def _defaults(value: Any, errors: list[dict]) -> tuple[schema.Defaults, set[str]]:
-    """`defaults`, with the built-in value for each field that did not parse, and the names of those fields."""
+def _defaults(value: Any, errors: list[dict], broken: set[SpecPath]) -> schema.Defaults:
+    """`defaults`, with the built-in value of each field that did not parse (those fields are noted broken)."""
     if not isinstance(value, dict):
-        return schema.Defaults(), set()
-    own = _errors(schema.Defaults, value, ("defaults",))
-    errors += own
-    bad = {e["loc"][1] for e in own if len(e["loc"]) > 1}
+        return schema.Defaults()  # not a mapping: the top level's error, and ("defaults",) is broken
+    parsed = _validated(schema.Defaults, value, ("defaults",), errors, broken)
+    if parsed is not None:
+        return parsed
+    bad = {path[1] for path in broken if path[:1] == ("defaults",) and len(path) > 1}
     try:
-        return schema.Defaults.model_validate({k: v for k, v in value.items() if k not in bad}), \
-            bad & set(schema.Defaults.model_fields)
+        return schema.Defaults.model_validate({k: v for k, v in value.items() if k not in bad})
     except ValidationError:
-        return schema.Defaults(), set(schema.Defaults.model_fields)
+        broken.add(("defaults",))
+        return schema.Defaults()
 
 
 def _closest_branches(data: Any, errors: list[dict]) -> list[dict]:
