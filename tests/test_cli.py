@@ -205,10 +205,10 @@ def test_validate_a_missing_spec(tmp_path, monkeypatch, capsys):
 # An internal error: make validate's read_spec raise, as a bug in tlsgen would.
 BUGGY = """\
 import sys
-import tlsgen.model.resolve
+import tlsgen.model.read
 def broken(*args, **kwargs):
     raise RuntimeError("resolver fell over")
-tlsgen.model.resolve.read_spec = broken
+tlsgen.model.read.read_spec = broken
 from tlsgen.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -240,11 +240,34 @@ def test_debug_shows_the_traceback(tmp_path, args):
 
 
 def test_ctrl_c_exits_130_without_a_traceback(monkeypatch, capsys):
-    import tlsgen.model.resolve
+    import tlsgen.model.read
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tlsgen.model.resolve, "read_spec", interrupted)
+    monkeypatch.setattr(tlsgen.model.read, "read_spec", interrupted)
     assert main(["validate", "specs"]) == 130
     assert capsys.readouterr().err == "tlsgen: interrupted\n"
+
+
+# What `tlsgen --version` and argument parsing import: the command modules, without what only a
+# command's run needs (cryptography, pydantic, yaml and watchfiles take most of tlsgen's start-up).
+IMPORTS_AT_START = """\
+import json, sys, tlsgen.cli
+tlsgen.cli.build_parser()
+{more}
+print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {{'cryptography', 'pydantic', 'yaml', 'watchfiles'}})))
+"""
+
+
+def heavy_imports(more: str = "") -> list[str]:
+    result = subprocess.run([sys.executable, "-c", IMPORTS_AT_START.format(more=more)], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_parsing_the_command_line_imports_no_heavy_dependency():
+    assert heavy_imports() == []
+    # the control: the probe sees them once the validate path is imported
+    assert heavy_imports("import tlsgen.model.read") == ["cryptography", "pydantic", "yaml"]

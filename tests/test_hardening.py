@@ -180,11 +180,11 @@ def test_an_unusable_out_is_exit_1_with_a_clear_message(tmp_path, shape):
         expected = "symlink to nothing"
     elif shape == "symlink loop":
         (root / "out").symlink_to(root / "out")
-        expected = "symlink loop"
+        expected = "symlink to nothing (or a symlink loop)"
     else:
         (root / "file").write_text("x")
         project(tmp_path, spec_text().replace("output: out", "output: file/out"))
-        expected = "Not a directory"
+        expected = "file is a file, so file/out cannot be a directory"
     failed(apply(root), expected)
 
 

@@ -146,6 +146,31 @@ def test_merge_of_a_list_of_anchors(project):
     assert raw.problems == []
 
 
+def test_earlier_merged_mappings_win_and_repeats_add_nothing(project):
+    write(project / "tls.yaml", """\
+        version: 1
+        a: &a {x: from-a, y: from-a}
+        b: &b {x: from-b, z: from-b}
+        c:
+          <<: [*a, *b, *a]
+          y: own
+        """)
+    raw = load(Path("tls.yaml"))
+    assert raw.problems == []
+    assert raw.data["c"] == {"x": "from-a", "y": "own", "z": "from-b"}
+    assert raw.locations.of(("c", "x")) == at("tls.yaml", 2, 11)  # where *a's value was written
+    assert raw.locations.of(("c", "z")) == at("tls.yaml", 3, 22)
+    assert raw.locations.of(("c", "y")) == at("tls.yaml", 6, 6)
+
+
+def test_a_merge_of_something_else_than_mappings_is_an_error(project):
+    write(project / "tls.yaml", "version: 1\ndefaults:\n  <<: [1, 2]\n  key: ec-p256\n")
+    raw = load(Path("tls.yaml"))
+    assert messages(raw.problems) == ["tls.yaml:3:7: defaults: '<<' merges a mapping or a list of mappings "
+                                      "(write <<: *anchor or <<: [*a, *b])"]
+    assert raw.data["defaults"] == {"key": "ec-p256"}
+
+
 # --- duplicate keys -------------------------------------------------------------------------------------
 
 

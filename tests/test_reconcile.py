@@ -20,7 +20,7 @@ from conftest import REPO, tlsgen
 from tlsgen.reconcile.apply import apply_plan
 from tlsgen.reconcile.outdir import OutDir
 from tlsgen.reconcile.planner import Options, make_plan
-from tlsgen.model.resolve import read_spec
+from tlsgen.model.read import read_spec
 
 SPEC = """\
 version: 1

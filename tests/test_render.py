@@ -16,7 +16,7 @@ from tlsgen import layout
 from tlsgen.render import RENDERERS, Passwords, render_compose, render_entity_files
 from tlsgen.render.env import env_name, image_env_problem
 from tlsgen.render.syntax import java_value
-from tlsgen.model.resolve import read_spec
+from tlsgen.model.read import read_spec
 
 REPO = Path(__file__).resolve().parent.parent
 PW = Passwords(keystore="Ks-pass.1", truststore="Ts-pass.2", key="Ks-pass.1")
@@ -376,13 +376,14 @@ def test_broker_env_without_client_auth_still_loads_the_truststore(callisto):
 
 def test_broker_env_refuses_what_the_images_cannot_carry(callisto):
     spec = with_entity(callisto, "kafka", keystore="pem")
-    assert image_env_problem(spec.entities["kafka"])
     text = files(spec, "kafka", Passwords(None, "Ts-pass.2", "Key-pass.3"))["kafka.env"]
     assert settings(text) == [] and "Nothing set" in text
-    assert image_env_problem(with_entity(callisto, "kafka", truststore="pem").entities["kafka"])
-    assert image_env_problem(with_entity(callisto, "kafka", truststore="pem", client_auth="none")
-                             .entities["kafka"]) is None
-    assert image_env_problem(callisto.entities["kafka"]) is None
+    assert "keystore: pem cannot go through the image's env" in text
+    assert image_env_problem("pkcs12", "pem", "required")
+    assert image_env_problem("pkcs12", "pem", "requested")
+    assert image_env_problem("pkcs12", "pem", "none") is None  # without client auth the truststore password is unset
+    assert image_env_problem("jks", "pkcs12", "required") is None
+    assert settings(files(callisto, "kafka")["kafka.env"]) != []  # the control: pkcs12 stores go through
 
 
 def test_env_files_without_settings_say_why(callisto):

@@ -1,4 +1,4 @@
-"""tlsgen.model.resolve: the example spec validates, and read_spec resolves what users leave out the way SPEC.md says."""
+"""tlsgen.model.read: the example spec validates, and read_spec resolves what users leave out the way SPEC.md says."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tlsgen.cli import main
 from tlsgen.diagnostics import UserError
 from tlsgen.model import Secret
 from tlsgen.spec.duration import Duration
-from tlsgen.model.resolve import read_spec
+from tlsgen.model.read import read_spec
 
 
 def write(path: Path, text: str) -> Path:
@@ -414,3 +414,27 @@ def test_an_imported_ca_with_its_key_can_issue(project):
     assert spec.entities["kafka"].trust == ("corp",)
     assert {p.resolve() for p in spec.inputs} == {project / "specs" / "tls.yaml", project / "pki" / "corp.pem",
                                                    project / "pki" / "corp.key"}
+
+
+def test_schema_and_reference_errors_come_in_one_run_without_follow_ons(tmp_path):
+    """kafka and the CA 'weak' fail their schema; app's dangling issuer is still found, and nothing is said
+    about tester's and app's references to the entries that failed (they exist: they are just invalid)."""
+    write(tmp_path / "specs" / "tlsgen.yaml", """\
+        version: 1
+        cas:
+          root: {}
+          weak: {key: rsa-1024}
+        brokers:
+          kafka: {issuer: root, port: x}
+        clients:
+          app: {issuer: rot, brokers: [kafka]}
+          tester: {issuer: weak, trust: [weak]}
+        """)
+    result = tlsgen("validate", "specs", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "specs/tlsgen.yaml:4:15: cas.weak.key: key type 'rsa-1024' is too weak; allowed: rsa-2048, rsa-3072, "
+        "rsa-4096, ec-p256, ec-p384",
+        "specs/tlsgen.yaml:6:31: brokers.kafka.port: expected a whole number, got 'x'",
+        "specs/tlsgen.yaml:8:17: clients.app.issuer: no CA named 'rot' (did you mean 'root'?)",
+    ]

@@ -20,7 +20,7 @@ from .reconcile.apply import apply_plan
 from .diagnostics import UserError
 from .reconcile.outdir import OutDir
 from .reconcile.planner import Options, make_plan
-from .model.resolve import DEFAULT_SPEC, read_spec
+from .model.read import DEFAULT_SPEC, read_spec
 
 MAX_SLEEP = timedelta(hours=1)
 DEBOUNCE_MS = 200

@@ -15,7 +15,7 @@ from conftest import need
 
 from tlsgen.model import Compose
 from tlsgen.render import Passwords, render_compose, render_entity_files
-from tlsgen.model.resolve import read_spec
+from tlsgen.model.read import read_spec
 
 REPO = Path(__file__).resolve().parents[2]
 # Every character validate.PASSWORD_RE lets a user's password hold: all must pass through unchanged.

@@ -420,7 +420,7 @@ def expired(tmp_path_factory) -> Path:
     from tlsgen.reconcile.apply import apply_plan
     from tlsgen.reconcile.outdir import OutDir
     from tlsgen.reconcile.planner import Options, make_plan
-    from tlsgen.model.resolve import read_spec
+    from tlsgen.model.read import read_spec
 
     project = write_project(tmp_path_factory.mktemp("expired"), {
         "version": 1, "output": "../out", "cas": {"root": {"validity": "3650d"}},

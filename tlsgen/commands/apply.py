@@ -47,12 +47,18 @@ def run(args) -> int:
 
 
 def check_owners(spec) -> None:
-    """`owner:` needs the right to chown: say so before anything is written, not half-way."""
+    """`owner:` needs the right to chown: say so before anything is written, not half-way, at the line
+    that sets it (the entity's own `owner`, or `defaults.owner`)."""
+    from ..model import Origin
+
     if os.geteuid() == 0:
         return
-    problems = [Diagnostic(None, f"{e.kind}.{e.name}.owner",
-                           f"chown to {e.owner[0]} needs root; this apply runs as uid {os.geteuid()}",
-                           "run apply as root (e.g. in the container that mounts out/), or remove owner")
-                for e in spec.entities.values() if e.owner is not None and e.owner[0] != os.geteuid()]
+    problems = []
+    for e in spec.entities.values():
+        if e.owner is not None and e.owner[0] != os.geteuid():
+            origin = spec.origin(e.name, "owner") or Origin(f"{e.kind}.{e.name}.owner", None)
+            problems.append(Diagnostic(origin.place, origin.path,
+                                       f"chown to {e.owner[0]} needs root; this apply runs as uid {os.geteuid()}",
+                                       "run apply as root (e.g. in the container that mounts out/), or remove owner"))
     if problems:
         raise UserError(problems)

@@ -21,7 +21,7 @@ def add_renew_rotate(parser) -> None:
 
 def prepare(args, now: datetime | None = None):
     """Validate (nothing is written on bad input), then the output directory and the planning options."""
-    from ..model.resolve import read_spec
+    from ..model.read import read_spec
     from ..reconcile.outdir import OutDir
     from ..reconcile.planner import Options
 

@@ -24,7 +24,7 @@ def json_document(**values) -> dict:
 
 def run(args) -> int:
     from ..audit.inventory import inventory
-    from ..model.resolve import read_spec
+    from ..model.read import read_spec
     from ..reconcile.outdir import OutDir
     from ..reconcile.state import load
 

@@ -19,7 +19,7 @@ def json_document(**values) -> dict:
 
 
 def run(args) -> int:
-    from ..model.resolve import read_spec
+    from ..model.read import read_spec
 
     spec = read_spec(args.spec)
     counts = f"{len(spec.cas)} CAs, {len(spec.entities)} entities, {len(spec.trusted)} trusted"

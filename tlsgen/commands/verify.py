@@ -24,7 +24,7 @@ def json_document(**values) -> dict:
 
 def run(args) -> int:
     from ..audit.verify import verify
-    from ..model.resolve import read_spec
+    from ..model.read import read_spec
     from ..reconcile.outdir import OutDir
 
     spec = read_spec(args.spec, args.out)

@@ -23,13 +23,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..model import Subject
+from ..model import KEY_TYPES, Subject
 from . import asn1
 
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey]
 
-KEY_TYPES = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
 _CURVES = {"ec-p256": ec.SECP256R1, "ec-p384": ec.SECP384R1}
 _CURVE_NAMES = {"secp256r1": "ec-p256", "secp384r1": "ec-p384"}
 

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ..model.topology import STORE_FORMATS
 from . import asn1, pki
 from .pki import PrivateKey
 
-STORE_FORMATS = ("pkcs12", "jks", "pem")
 PKCS12_PROFILES = ("modern", "legacy")
 # Kafka's PemStore names the entries it builds from PEM files: "kafka" for the key, "kafka0".. for
 # trusted certificates (DefaultSslEngineFactory.PemStore.createKeyStoreFromPem/createTrustStoreFromPem).

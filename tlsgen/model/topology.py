@@ -1,6 +1,6 @@
 """The resolved spec: every default applied, every reference checked, every source read.
 
-`spec.py` is what users write; this is what the rest of tlsgen works from. Values here are plain
+`spec/schema.py` is what users write; this is what the rest of tlsgen works from. Values here are plain
 frozen dataclasses so that plans can compare them and nothing downstream re-reads `defaults`.
 """
 
@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
+from ..diagnostics import Place
 from ..spec.duration import Duration
 
+# The closed sets a spec chooses from. The schema, the resolver and crypto all take them from here.
+KINDS = ("brokers", "clients", "workers", "servers")
+KEY_TYPES = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
+STORE_FORMATS = ("pkcs12", "jks", "pem")
 # DN attributes in the order they are written into a certificate, with their spec field names.
 SUBJECT_ORDER = (
     ("C", "country"),
@@ -134,6 +140,14 @@ class Compose:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a setting was written (its own line, or `defaults`), for a message about it after validation."""
+
+    path: str  # dotted spec path, e.g. "defaults.owner"
+    place: Place | None
+
+
+@dataclass(frozen=True)
 class Spec:
     source: Path  # the file or directory the user named
     output: Path
@@ -142,12 +156,17 @@ class Spec:
     trusted: dict[str, Trusted]
     compose: Compose
     inputs: tuple[Path, ...] = field(default=())  # spec files and every file the spec references
+    # (CA or entity name, setting) -> where it was written; not part of what a spec means
+    origins: Mapping[tuple[str, str], Origin] = field(default_factory=dict, compare=False, repr=False)
 
     def chain_of(self, ca_name: str) -> list[CA]:
         return chain_of(self.cas, ca_name)
 
     def root_of(self, ca_name: str) -> str:
         return self.chain_of(ca_name)[-1].name
+
+    def origin(self, name: str, setting: str) -> Origin | None:
+        return self.origins.get((name, setting))
 
     def ca_order(self) -> list[CA]:
         """CAs with every issuer before the CAs it signs."""

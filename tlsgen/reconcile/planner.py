@@ -23,7 +23,7 @@ from ..crypto import pki
 from ..diagnostics import Diagnostic, UserError, did_you_mean, display_path
 from ..layout import Artifact, Directory
 from ..model import Entity, Spec
-from ..model.resolve import PASSWORD_RE
+from ..model.rules import PASSWORD_RE
 from .content import Identity, Materials, chown_of, content, holds, made_from
 from .gather import Gathered
 from .outdir import OutDir

@@ -39,16 +39,16 @@ def env_name(prefix: str, prop: str) -> str:
     return prefix + prop.replace("_", "__").replace("-", "___").replace(".", "_").upper()
 
 
-def image_env_problem(e: Entity) -> str | None:
-    """Why the image's env convention cannot carry this broker's stores, or None.
+def image_env_problem(keystore: str, truststore: str, client_auth: str | None) -> str | None:
+    """Why the image's env convention cannot carry a broker's stores of these formats, or None.
 
     The configure scripts always set ssl.keystore.password from KAFKA_SSL_KEYSTORE_CREDENTIALS
     (and, with client auth, ssl.truststore.password), and Kafka refuses either password for a PEM
     store (DefaultSslEngineFactory)."""
-    if e.keystore == "pem":
+    if keystore == "pem":
         return ("keystore: pem cannot go through the image's env: its configure script always sets "
                 "ssl.keystore.password, which Kafka refuses for a PEM keystore")
-    if e.truststore == "pem" and e.client_auth in ("required", "requested"):
+    if truststore == "pem" and client_auth in ("required", "requested"):
         return ("truststore: pem with client_auth cannot go through the image's env: its configure script "
                 "then sets ssl.truststore.password, which Kafka refuses for a PEM truststore")
     return None
@@ -70,7 +70,7 @@ def render_broker_env(spec: Spec, e: Entity, pw: Passwords) -> str:
         "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP if you set one). Values in the service's environment:",
         "win over this file.",
     ]
-    problem = image_env_problem(e)
+    problem = image_env_problem(e.keystore, e.truststore, e.client_auth)
     if problem is not None:
         return dotenv([*head, "", f"Nothing set: {problem}.",
                          f"Use {e.in_mount('server.properties')} instead, or pkcs12/jks stores."])

@@ -71,7 +71,7 @@ def librdkafka_properties(entries: Iterable[Entry]) -> str:
 #   strips a leading quote pair, and ends an unquoted value at `#` (older releases at any `#`);
 #   both take `\` as an escape in some positions.
 # So no escaping carries a `$` through both: such a value is refused. Passwords cannot hold any of
-# these (validate.PASSWORD_RE); only an unusual mount path could.
+# these (model.rules.PASSWORD_RE); only an unusual mount path could.
 ENV_UNSAFE = re.compile(r"""[$"'`\\#\s]""")
 
 

@@ -12,6 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 
+# Longer than any certificate can last (X.509 dates end in 9999), and short enough that timedelta
+# arithmetic on it never overflows; how far a validity really reaches is checked against the clock.
+MAX_DAYS = 3_650_000
+
+
 @dataclass(frozen=True, order=True)
 class Duration:
     """`Nd` or `Nh`, kept as written so messages can quote it ("renew_before 30d")."""
@@ -32,10 +37,14 @@ class Duration:
             hint = " (add a unit: d or h)" if text.isdigit() else ""
             raise _error("duration", "'{v}' is not a duration such as 365d or 12h{hint}",
                          {"v": text, "hint": hint})
-        n = int(m.group(1))
+        n = int(m.group(1)) if len(m.group(1)) <= 12 else MAX_DAYS * 24 + 1
         if n <= 0:
             raise _error("duration", "a duration must be positive, not '{v}'", {"v": text})
-        return cls(n * 24 if m.group(2) == "d" else n)
+        hours = n * 24 if m.group(2) == "d" else n
+        if hours > MAX_DAYS * 24:
+            raise _error("duration", "'{v}' is longer than {max}d (10000 years): no certificate date reaches that far",
+                         {"v": text if len(text) <= 20 else text[:20] + "…", "max": MAX_DAYS})
+        return cls(hours)
 
     @property
     def delta(self) -> timedelta:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
 from ..diagnostics import Diagnostic, Place, UserError, display_path
+from ..model.topology import KINDS
+from .files import SPEC_FILE_LIMIT, UnreadableFile, read_regular_file
 
 SpecPath = tuple[str | int, ...]
 
 # Top-level sections whose entries are named things, merged by name across a spec directory.
-NAMED_SECTIONS = ("cas", "brokers", "clients", "workers", "servers", "trusted")
+NAMED_SECTIONS = ("cas", *KINDS, "trusted")
 # Top-level mappings merged field by field across a spec directory.
 MERGED_SECTIONS = ("defaults", "compose")
 
@@ -79,67 +81,244 @@ def spec_files(source: Path) -> list[Path]:
     return [source]
 
 
-class _Builder:
-    """Turns one file's node tree into values, recording places and collecting diagnostics."""
+# Bounds on what one YAML file may make us build. pyyaml's composer recurses once per nesting level,
+# and each alias is built again wherever it is used, so without bounds a few lines ("billion laughs":
+# nine levels of ten aliases each) or a self-referencing anchor exhaust memory or the stack.
+MAX_DEPTH = 64
+MIN_ALIAS_BUDGET = 10_000  # values aliases may add to a file; more when the file itself writes more:
+ALIAS_BUDGET_PER_WRITTEN = 10  # a spec of thousands of entries that `<<: *base` each stays readable
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_KIND_OF_TAG = {"tag:yaml.org,2002:int": "a number", "tag:yaml.org,2002:float": "a number",
+                "tag:yaml.org,2002:timestamp": "a date", "tag:yaml.org,2002:binary": "binary data"}
 
-    def __init__(self, file: Path, locations: Locations, problems: list[Diagnostic]):
+
+class _Refused(Exception):
+    """A file that is valid YAML but too big or too deep to build: one diagnostic, at `mark`."""
+
+    def __init__(self, mark: yaml.Mark, message: str, hint: str):
+        super().__init__(message)
+        self.mark, self.message, self.hint = mark, message, hint
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """pyyaml's safe loader, refusing nesting deeper than MAX_DEPTH while composing, counting the nodes
+    the file writes, and noting where each alias was written (the composer returns the anchor's node)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.depth = 0
+        self.written = 0
+        self.alias_marks: dict[tuple[int, Any], yaml.Mark] = {}  # (id(parent node), index or id(key node))
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            if parent is not None and index is not None:
+                self.alias_marks[(id(parent), index if isinstance(index, int) else id(index))] = event.start_mark
+            return super().compose_node(parent, index)
+        self.written += 1
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _Refused(event.start_mark, f"values nested deeper than {MAX_DEPTH} levels",
+                               "a spec needs a handful of levels; flatten this")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _Builder:
+    """Turns one file's node tree into values, recording places and collecting diagnostics.
+
+    Values reached through an alias are built again at each use (their places are the anchor's);
+    how many is bounded, and an alias inside its own anchor is refused."""
+
+    def __init__(self, file: Path, loader: _BoundedLoader, locations: Locations, problems: list[Diagnostic]):
         self.file = display_path(file)
+        self.loader = loader
         self.locations = locations
         self.problems = problems
+        self.budget = max(MIN_ALIAS_BUDGET, ALIAS_BUDGET_PER_WRITTEN * loader.written)
+        self.expanded = 0
+        self.alias: yaml.Mark | None = None  # the outermost alias being built, if any
+        self.building: set[int] = set()  # ids of the nodes being built, outermost to here
+        self.checked: set[int] = set()  # ids of the mappings whose keys were checked
 
     def place(self, node: yaml.Node) -> Place:
         mark = node.start_mark
         return Place(self.file, mark.line + 1, mark.column + 1)
 
-    def build(self, loader: yaml.SafeLoader, node: yaml.Node, path: SpecPath) -> Any:
+    def child(self, parent: yaml.Node, index: Any, node: yaml.Node, path: SpecPath) -> Any:
+        """Build `node`, found at `index` of `parent`: written there, or reached through an alias."""
+        mark = self.alias_mark(parent, index) if self.loader.alias_marks else None
+        if mark is None:
+            return self.build(node, path)
+        if id(node) in self.building:
+            raise _Refused(mark, "this alias is used inside its own anchor, which YAML would expand without end",
+                           "refer to the anchor only outside of it")
+        if self.alias is not None:
+            return self.build(node, path)
+        self.alias = mark
+        try:
+            return self.build(node, path)
+        finally:
+            self.alias = None
+
+    def build(self, node: yaml.Node, path: SpecPath) -> Any:
+        if self.alias is not None:
+            self.expanded += 1
+            if self.expanded > self.budget:
+                raise _Refused(self.alias, f"aliases make this file more than {self.budget} values larger "
+                               "(a YAML 'billion laughs'?)", "write the values out, or nest aliases less deeply")
+        if len(path) > MAX_DEPTH:
+            raise _Refused(node.start_mark, f"values nested deeper than {MAX_DEPTH} levels",
+                           "a spec needs a handful of levels; flatten this")
         self.locations.values[path] = self.place(node)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(loader, node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(loader, item, path + (i,)) for i, item in enumerate(node.value)]
-        value = loader.construct_object(node, deep=True)
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        self.building.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            return [self.child(node, i, item, path + (i,)) for i, item in enumerate(node.value)]
+        finally:
+            self.building.discard(id(node))
+
+    def _scalar(self, node: yaml.ScalarNode, path: SpecPath) -> Any:
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except ValueError:  # a plain scalar YAML reads as a number or date it cannot hold, such as 2024-13-45
+            what = _KIND_OF_TAG.get(node.tag, "something other than text")
+            self.problems.append(Diagnostic(self.place(node), dotted(path), f"YAML reads this as {what}, and it is "
+                                            "not a valid one", "quote it if you mean text"))
+            return node.value
         if node.style is None and not isinstance(value, str):
             self.locations.quoted[path] = node.value  # e.g. NO → False, 1.0 → float: hints suggest quoting
         return value
 
-    def _mapping(self, loader: yaml.SafeLoader, node: yaml.MappingNode, path: SpecPath) -> dict:
+    def _mapping(self, node: yaml.MappingNode, path: SpecPath, skip: frozenset = frozenset()) -> dict:
+        """The mapping's values, `<<` merges included; keys in `skip` (which a mapping merging this one
+        sets itself) are not built, so that `<<: [*a, *a]` costs what `<<: *a` does, as in pyyaml."""
+        own: dict[str, Any] = {}
+        for key_node, value_node, key in self._entries(node, path):
+            if key not in skip:
+                self.locations.keys[path + (key,)] = self.place(key_node)
+                own[key] = self.child(node, key_node, value_node, path + (key,))
+        # `<<: [*a, *b]`: keys of earlier mappings win over later ones, and the mapping's own keys win over all
+        merged: dict[str, Any] = {}
+        taken, sources = set(skip) | set(own), set()
+        for parent, index, source in self._merge_sources(node, path):
+            if id(source) not in sources:
+                sources.add(id(source))
+                merged.update(self._merge_source(parent, index, source, path, frozenset(taken)))
+                taken |= set(merged)
+        return {**merged, **own}
+
+    def _entries(self, node: yaml.MappingNode, path: SpecPath) -> Iterator[tuple[yaml.Node, yaml.Node, str]]:
+        """(key node, value node, key) of each entry but `<<`; a node's bad keys are reported once, however
+        often aliases and merges build it."""
+        report = id(node) not in self.checked
+        self.checked.add(id(node))
         seen: dict[Any, Place] = {}
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                key = loader.construct_object(key_node)
-                if key in seen:
-                    self.problems.append(Diagnostic(
-                        self.place(key_node), dotted(path + (str(key),)),
-                        f"duplicate key '{key}' (first written at line {seen[key].line})",
-                        "YAML would silently keep only the last one; remove one of them"))
-                else:
-                    seen[key] = self.place(key_node)
-        loader.flatten_mapping(node)  # `<<: *anchor` merges; explicit keys win, as in YAML
-        result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node)
+            if key_node.tag == _MERGE_TAG:
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):  # never built: a list key could be an alias bomb
+                if report:
+                    self.problems.append(Diagnostic(self.place(key_node), dotted(path),
+                                                    "a key must be text, not a list or mapping"))
+                continue
+            key = self._key(key_node)
+            if key in seen and report:
+                self.problems.append(Diagnostic(
+                    self.place(key_node), dotted(path + (str(key),)),
+                    f"duplicate key '{key}' (first written at line {seen[key].line})",
+                    "YAML would silently keep only the last one; remove one of them"))
+            seen.setdefault(key, self.place(key_node))
             if not isinstance(key, str):
-                self.problems.append(Diagnostic(self.place(key_node), dotted(path),
-                                                f"key {key!r} must be text", "quote it"))
+                if report:
+                    self.problems.append(Diagnostic(self.place(key_node), dotted(path),
+                                                    f"key {key!r} must be text", "quote it"))
                 key = str(key)
-            self.locations.keys[path + (key,)] = self.place(key_node)
-            result[key] = self.build(loader, value_node, path + (key,))
-        return result
+            yield key_node, value_node, key
+
+    def _key(self, key_node: yaml.ScalarNode) -> Any:
+        try:
+            return self.loader.construct_object(key_node)
+        except ValueError:  # such as 2024-13-45: reported as a key that is not text
+            return key_node.value
+
+    def _merge_sources(self, node: yaml.MappingNode, path: SpecPath) -> list[tuple[yaml.Node, Any, yaml.MappingNode]]:
+        """The mappings `<<` merges into `node`, each with its index for `child`, earliest first."""
+        sources = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                continue
+            if isinstance(value_node, yaml.MappingNode):
+                sources.append((node, key_node, value_node))
+            elif isinstance(value_node, yaml.SequenceNode) and \
+                    all(isinstance(item, yaml.MappingNode) for item in value_node.value):
+                sources += [(value_node, i, item) for i, item in enumerate(value_node.value)]
+            else:
+                self.problems.append(Diagnostic(self.place(value_node), dotted(path),
+                                                "'<<' merges a mapping or a list of mappings",
+                                                "write <<: *anchor or <<: [*a, *b]"))
+        return sources
+
+    def alias_mark(self, parent: yaml.Node, index: Any) -> yaml.Mark | None:
+        """Where the alias was written whose anchor's node sits at `index` of `parent`, if one was."""
+        return self.loader.alias_marks.get((id(parent), index if isinstance(index, int) else id(index)))
+
+    def _merge_source(self, parent: yaml.Node, index: Any, source: yaml.MappingNode, path: SpecPath,
+                      skip: frozenset) -> dict:
+        mark = self.alias_mark(parent, index)
+        if mark is not None and id(source) in self.building:
+            raise _Refused(mark, "this mapping merges itself, which YAML would expand without end",
+                           "merge the anchor only outside of it")
+        outermost = self.alias is None and mark is not None
+        if outermost:
+            self.alias = mark
+        try:
+            if self.alias is not None:
+                self.expanded += 1  # the merged mapping itself; its values count as they are built
+            self.building.add(id(source))
+            try:
+                return self._mapping(source, path, skip)
+            finally:
+                self.building.discard(id(source))
+        finally:
+            if outermost:
+                self.alias = None
+
+
+def _place_of_position(file: Path, text: str, position: int) -> Place:
+    line = text.count("\n", 0, position) + 1
+    return Place(display_path(file), line, position - (text.rfind("\n", 0, position) + 1) + 1)
 
 
 def _parse_file(file: Path, locations: Locations, problems: list[Diagnostic], fatal: list[Diagnostic]) -> Any:
     """The file's values; unreadable YAML goes to `fatal`, problems that leave the values known to `problems`."""
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_regular_file(file, SPEC_FILE_LIMIT).decode("utf-8")
+    except (UnreadableFile, UnicodeDecodeError) as exc:
         fatal.append(Diagnostic(Place(display_path(file), 1, 1), "", f"cannot read this file: {exc}"))
         return None
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _BoundedLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character such as NUL; pyyaml gives no mark, only a position
+        fatal.append(Diagnostic(_place_of_position(file, text, exc.position), "",
+                                f"YAML cannot hold the control character U+{exc.character:04X}",
+                                "remove it; inside double quotes, write it as an escape such as \\t"))
+        return None
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        return _Builder(file, locations, problems).build(loader, node, ())
+        return _Builder(file, loader, locations, problems).build(node, ())
+    except _Refused as exc:
+        place = Place(display_path(file), exc.mark.line + 1, exc.mark.column + 1)
+        fatal.append(Diagnostic(place, "", exc.message, exc.hint))
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         place = Place(display_path(file), mark.line + 1, mark.column + 1) if mark else None

@@ -1,6 +1,6 @@
 """The spec as users write it: pydantic models, frozen, unknown keys rejected, no I/O.
 
-Fields left unset on an entity inherit from `defaults`; `model.py` resolves that. Every field has a
+Fields left unset on an entity inherit from `defaults`; `model/resolve.py` resolves that. Every field has a
 description: `tlsgen schema` turns them into hover docs in editors.
 """
 
@@ -9,14 +9,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from ..model.topology import KEY_TYPES, STORE_FORMATS
 from .duration import Duration
 
-KEY_TYPES = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
-STORE_FORMATS = ("pkcs12", "jks", "pem")
-KINDS = ("brokers", "clients", "workers", "servers")
 KAFKA_IMAGE_MOUNT = "/etc/kafka/secrets"  # both Kafka images read their secrets from here
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -55,8 +53,8 @@ def _choice(allowed: tuple[str, ...], what: str, weaker: tuple[str, ...] = ()):
     return BeforeValidator(check)
 
 
-KeyType = Annotated[Literal["rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"], _choice(KEY_TYPES, "key type")]
-StoreFormat = Annotated[Literal["pkcs12", "jks", "pem"], _choice(STORE_FORMATS, "store format")]
+KeyType = Annotated[Literal[KEY_TYPES], _choice(KEY_TYPES, "key type")]
+StoreFormat = Annotated[Literal[STORE_FORMATS], _choice(STORE_FORMATS, "store format")]
 Pkcs12Profile = Annotated[Literal["modern", "legacy"], _choice(("modern", "legacy"), "pkcs12 profile")]
 ClientAuth = Annotated[Literal["required", "requested", "none"], _choice(("required", "requested", "none"), "client_auth")]
 Image = Annotated[Literal["apache", "confluent", "none"], _choice(("apache", "confluent", "none"), "image")]
@@ -75,11 +73,26 @@ def _printable(value: Any) -> Any:
 DNText = Annotated[str, BeforeValidator(_printable)]
 
 
+# cryptography's NameAttribute refuses a common name of more than 64 bytes of UTF-8 (ub-common-name), so
+# `max_length` in characters would let `apply` fail on "é" * 40. The other attributes' bounds are in
+# characters (RFC 5280), and neither cryptography nor OpenSSL counts their bytes.
+COMMON_NAME_MAX_BYTES = 64
+
+
+def _common_name_bytes(value: Any) -> Any:
+    size = len(value.encode("utf-8")) if isinstance(value, str) else 0
+    if size > COMMON_NAME_MAX_BYTES:
+        raise PydanticCustomError(
+            "common_name_bytes", "is {size} bytes long in UTF-8; a certificate's common name holds at most {max} bytes",
+            {"size": size, "max": COMMON_NAME_MAX_BYTES})
+    return value
+
+
 class Subject(StrictModel):
     """Distinguished-name attributes. Written in the certificate in the order C, ST, L, O, OU, CN."""
 
-    common_name: DNText | None = Field(None, min_length=1, max_length=64,
-                                    description="CN; defaults to the CA's or entity's name")
+    common_name: Annotated[DNText, AfterValidator(_common_name_bytes)] | None = Field(
+        None, min_length=1, max_length=64, description="CN; defaults to the CA's or entity's name")
     country: Annotated[DNText, Field(pattern=r"^[A-Z]{2}$", json_schema_extra={"pattern": r"^[A-Z]{2}$"})] | None = Field(None, description="C: two capital letters, such as GB (quote NO)")
     state: DNText | None = Field(None, min_length=1, max_length=128, description="ST: state or province")
     locality: DNText | None = Field(None, min_length=1, max_length=128, description="L: city or locality")
@@ -120,7 +133,23 @@ def _owner_text(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-OwnerField = Annotated[str, BeforeValidator(_owner_text), Field(pattern=OWNER_RE.pattern)]
+# chown takes 32-bit ids, and reads 4294967295 ((uid_t) -1) as "leave unchanged": an owner of that id would
+# never be set, and every apply would try again.
+MAX_OWNER_ID = 2**32 - 2
+
+
+def _owner_in_range(value: str) -> str:
+    for part in value.split(":"):
+        if len(part) <= 10 and int(part) == MAX_OWNER_ID + 1:
+            raise PydanticCustomError("owner_range", "{id} is the id chown reads as 'leave unchanged', so it can "
+                                      "never be set; ids go up to {max}", {"id": part, "max": MAX_OWNER_ID})
+        if len(part) > 10 or int(part) > MAX_OWNER_ID:
+            raise PydanticCustomError("owner_range", "{id} is beyond the largest uid or gid, {max}",
+                                      {"id": part if len(part) <= 20 else part[:20] + "…", "max": MAX_OWNER_ID})
+    return value
+
+
+OwnerField = Annotated[str, BeforeValidator(_owner_text), Field(pattern=OWNER_RE.pattern), AfterValidator(_owner_in_range)]
 OWNER_DOC = ("UID[:GID] to chown the entity's directory and files to, so a container user (the Kafka images run "
              "as uid 1000) can read its 0600 files on a bind mount; needs the right to chown")
 # Mount paths reach KAFKA_OPTS (word-split, unquoted), env files and compose: no quotes, `$`, `#`, spaces.
