@@ -409,8 +409,11 @@ def test_verify_names_the_truststore_a_wrong_password_file_cannot_open(applied, 
     (damaged / entity / "truststore.password").write_text("WrongPassword0123456789abcdefghij")
     result, problems = verify(applied.project, damaged)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert len(problems) == 1, result.stdout
-    assert f"{damaged / entity}/truststore." in problems[0] and "truststore.password" in problems[0], problems[0]
+    # Two files differ from what tlsgen wrote, one line each: the store a consumer cannot open, and the
+    # password file that was edited.
+    assert len(problems) == 2, result.stdout
+    assert f"{damaged / entity}/truststore." in problems[0] and "does not open with truststore.password" in problems[0]
+    assert f"{damaged / entity}/truststore.password: edited by hand" in problems[1], problems[1]
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ def run(args) -> int:
     with out.lock(args.lock_timeout, first_apply_undone_on_error=True):
         plan = make_plan(spec, out, options)  # under the lock: the plan is of what is really there
         if not plan.empty:
-            plan.write_text(stream)
+            plan.write_text(stream, verbose=args.verbose)
         apply_plan(plan, out, progress_printer())
     if args.json:
         print_json(json_document(**plan.as_json(apply_command(args)), applied=True))

@@ -39,6 +39,22 @@ def add_output_format(parser: argparse.ArgumentParser, what: str, *, github: boo
                                 "(::error file=F,line=L,col=C::message), shown on a pull request's lines")
 
 
+def duration(text: str):
+    """--expiring-within's value: a duration as the spec writes them (30d, 12h)."""
+    from ..spec.duration import Duration
+
+    try:
+        return Duration.parse(text)
+    except ValueError as exc:  # pydantic's error type is a ValueError
+        raise argparse.ArgumentTypeError(str(exc).splitlines()[0]) from None
+
+
+def add_expiring_within(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--expiring-within", type=duration, default=None, metavar="DURATION",
+                        help="exit 1 if any certificate tlsgen wrote or trusts (CAs, imported and trusted ones "
+                             "included) ends within DURATION, such as 30d or 12h; each is named with its date")
+
+
 def human(args: argparse.Namespace) -> TextIO:
     """Human output: stdout, or stderr when stdout carries JSON."""
     return sys.stderr if getattr(args, "json", False) else sys.stdout

@@ -31,6 +31,6 @@ def run(args) -> int:
     if args.json:
         print_json(plan_json(**plan.as_json(apply_command(args))))
     else:
-        plan.write_text(human(args))
+        plan.write_text(human(args), verbose=args.verbose)
         plan.write_notes(human(args), apply_command(args))
     return EXIT_PENDING if args.detailed_exitcode and not plan.empty else EXIT_OK

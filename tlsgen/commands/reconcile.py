@@ -14,6 +14,9 @@ def add_renew_rotate(parser) -> None:
                              "that truststores hold rolls over in three applies, without an outage")
     parser.add_argument("--continue", action="append", default=[], metavar="CA", dest="proceed",
                         help="take the next step of this CA's rollover (repeatable): issue, then retire")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="list every file that changes; without it, changes that are the same for many entities "
+                             "of a kind are said once for all of them")
     parser.add_argument("--now", action="store_true",
                         help="with --rotate-key CA: replace the CA in this one apply (for a leaked key); old and "
                              "new services will not talk until all have restarted")

@@ -2,42 +2,54 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
 
-from .common import EXIT_OK, add_out, add_output_format, add_spec, human, print_json
+from .common import EXIT_ERROR, EXIT_OK, add_expiring_within, add_out, add_output_format, add_spec, human, print_json
 
 NAME = "status"
 HELP = ("inventory: each certificate's subject, SANs, issuer, expiry, days left, Kafka principal, "
         "MongoDB X.509 user and files")
-EXAMPLE = "  tlsgen status\n  tlsgen status --json | jq -r '.items[] | select(.days_left < 30) | .name'"
+EXAMPLE = ("  tlsgen status\n  tlsgen status --expiring-within 14d   # exit 1 if anything ends within 14 days\n"
+           "  tlsgen status --json | jq -r '.items[] | select(.days_left < 30) | .name'")
 
 
 def add_arguments(parser) -> None:
     add_spec(parser)
     add_out(parser)
     add_output_format(parser, "the inventory", github=False)
+    add_expiring_within(parser)
 
 
 def json_document(**values) -> dict:
-    return {"items": [], "rollovers": [], "errors": [], **values}
+    return {"items": [], "rollovers": [], "expiring": [], "errors": [], **values}
 
 
 def run(args) -> int:
+    from ..audit.expiry import certificates, expiring
     from ..audit.inventory import inventory
+    from ..diagnostics import display_path
     from ..model.read import read_spec
     from ..reconcile.outdir import OutDir
     from ..reconcile.state import load
 
-    spec = read_spec(args.spec, args.out)
+    now = datetime.now(timezone.utc)
+    spec = read_spec(args.spec, args.out, now)
     out = OutDir(spec.output)
-    items = inventory(spec, out, datetime.now(timezone.utc))
+    items = inventory(spec, out, now)
     rollovers = list(load(out).state.rollovers.values())
+    window = args.expiring_within
+    ending = expiring(certificates(spec, out), now, window.delta) if window else []
+    code = EXIT_ERROR if ending else EXIT_OK
     if args.json:
         print_json(json_document(items=[i.as_json() for i in items],
                                  rollovers=[{k: r.as_json()[k] for k in ("ca", "step", "started", "old", "new", "restart")}
-                                            for r in rollovers]))
-        return EXIT_OK
+                                            for r in rollovers],
+                                 expiring=[h.as_json(now) for h in ending]))
+        return code
     stream = human(args)
+    for held in ending:
+        print(f"expiring: {display_path(held.where)}: {held.sentence(str(window))}", file=sys.stderr)
     for r in rollovers:
         print(f"rollover of CA {r.ca}: step {r.number} of 3 ({r.step}) done since {r.started}; next: restart "
               f"{', '.join(r.restart) or 'none'}, then `tlsgen apply --continue {r.ca}`", file=stream)
@@ -56,4 +68,4 @@ def run(args) -> int:
             print(f"  Kafka       {item.kafka_principal}", file=stream)
             print(f"  MongoDB     {item.mongodb_user}  (X.509 user in $external)", file=stream)
         print(f"  files       {' '.join(item.files)}", file=stream)
-    return EXIT_OK
+    return code

@@ -18,6 +18,7 @@ from ..crypto import pki, stores
 from ..layout import Artifact, Role
 from ..model import Entity, Spec
 from ..render import Passwords, render_compose, render_config
+from ..render.inputs import bootstrap_servers
 from .state import Digester
 
 GITIGNORE_TEXT = b"*\n"
@@ -117,8 +118,8 @@ def made_from(a: Artifact, m: Materials) -> dict:
         return {"cert": me.cert_fingerprint, **_cert_settings(m.spec, a.name)}
     e = m.spec.entities[a.name]
     password = m.digest(m.passwords[e.name].encode(), True)
-    if a.role is Role.CONFIG:
-        return {"password": password}
+    if a.role is Role.CONFIG:  # bootstrap.servers, so that a broker's new address is named as the cause
+        return {"password": password, **({"brokers": bootstrap_servers(m.spec, e)} if e.brokers else {})}
     chain = [i.cert_fingerprint for i in m.chain(e)]
     trust = [fp for _, _, fp in m.trust(e)]
     return {

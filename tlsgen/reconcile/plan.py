@@ -160,25 +160,72 @@ class Plan:
             for line in note.lines(command, done):
                 print(line, file=stream)
 
-    def write_text(self, stream: TextIO, done: bool = False) -> None:
-        """Grouped by part of out/; reasons shared by all of a part's changes are said once, on its line."""
+    def write_text(self, stream: TextIO, done: bool = False, verbose: bool = False) -> None:
+        """Grouped by part of out/; reasons shared by all of a part's changes are said once, on its line.
+        Changes that are the same for many entities of a kind are said once for all of them
+        (`clients/* (300): ~ update client.properties (...)`) unless `verbose`."""
         paint = _painter(stream)
-        groups: dict[str, list[Change]] = {}
-        for change in self.changes:
-            groups.setdefault(change.part, []).append(change)
-        for part, changes in groups.items():
-            shared = changes[0].reasons if len({c.reasons for c in changes}) == 1 else ()
-            header = part or "(output)"
-            print(paint("1", header) + (f"  ({_said(shared)})" if shared else ""), file=stream)
-            for change in changes:
-                mark = {"create": "+", "delete": "-"}.get(change.action.counted_as, "~")
-                color = {"+": "32", "-": "31", "~": "33"}[mark]
-                name = change.path[len(part) + 1:] if part and change.path.startswith(part + "/") else \
-                    "." if change.path == part else change.path
-                reasons = "" if shared else f"  ({_said(change.reasons)})"
-                print(f"  {paint(color, mark + ' ' + change.action.value.ljust(6))}  {name or '.'}{reasons}",
-                      file=stream)
+        all_changes = self.changes
+        groups = {} if verbose else _same_for_many(all_changes)
+        covered = {id(c) for group in groups.values() for c in group}
+        parts: dict[str, list[Change]] = {}
+        for change in all_changes:
+            parts.setdefault(change.part, []).append(change)
+        said_groups = set()
+        for part, changes in parts.items():
+            for key, group in groups.items():
+                if key not in said_groups and any(c.part == part for c in group):
+                    said_groups.add(key)
+                    print(_group_line(key, group, paint), file=stream)
+            changes = [c for c in changes if id(c) not in covered]
+            if changes:
+                _write_part(stream, paint, part, changes)
         print(paint("1", self.summary(done)), file=stream)
+
+
+GROUP_MIN = 3  # entities of a kind with the same changes, from which they are said once for all
+
+
+def _same_for_many(changes: tuple[Change, ...]) -> dict[tuple, list[Change]]:
+    """Changes of entity parts keyed by (kind, action, reasons, the set of files): a key that many
+    entities share is one line; file names that carry the entity's name are compared as <name>."""
+    per_part: dict[tuple, dict[str, list[Change]]] = {}
+    for change in changes:
+        kind, _, name = change.part.partition("/")
+        if not name or kind == "cas":
+            continue
+        file = change.path[len(change.part) + 1:].replace(name, "<name>")
+        per_part.setdefault((kind, change.action, change.reasons), {}).setdefault(change.part, []).append((file, change))
+    groups: dict[tuple, list[Change]] = {}
+    for (kind, action, reasons), by_part in per_part.items():
+        by_files: dict[tuple, list] = {}
+        for part, entries in by_part.items():
+            by_files.setdefault(tuple(sorted(f for f, _ in entries)), []).extend(c for _, c in entries)
+        for files, group in by_files.items():
+            if len({c.part for c in group}) >= GROUP_MIN:
+                groups[(kind, action, reasons, files)] = group
+    return groups
+
+
+def _group_line(key: tuple, group: list[Change], paint) -> str:
+    kind, action, reasons, files = key
+    mark = {"create": "+", "delete": "-"}.get(action.counted_as, "~")
+    color = {"+": "32", "-": "31", "~": "33"}[mark]
+    count = len({c.part for c in group})
+    return (f"{paint('1', f'{kind}/* ({count})')}: {paint(color, mark + ' ' + action.value)}  {', '.join(files)}"
+            f"  ({_said(reasons)})")
+
+
+def _write_part(stream: TextIO, paint, part: str, changes: list[Change]) -> None:
+    shared = changes[0].reasons if len({c.reasons for c in changes}) == 1 else ()
+    print(paint("1", part or "(output)") + (f"  ({_said(shared)})" if shared else ""), file=stream)
+    for change in changes:
+        mark = {"create": "+", "delete": "-"}.get(change.action.counted_as, "~")
+        color = {"+": "32", "-": "31", "~": "33"}[mark]
+        name = change.path[len(part) + 1:] if part and change.path.startswith(part + "/") else \
+            "." if change.path == part else change.path
+        reasons = "" if shared else f"  ({_said(change.reasons)})"
+        print(f"  {paint(color, mark + ' ' + change.action.value.ljust(6))}  {name or '.'}{reasons}", file=stream)
 
 
 def _said(reasons: tuple[Reason, ...]) -> str:

@@ -291,6 +291,8 @@ class _Planner:
                 try:
                     key = pki.load_key(pem)  # from outside our records: fully checked
                     fingerprint, have_type = pki.spki_fingerprint(key), pki.key_type_of(key)
+                    # The key is kept, in tlsgen's own form: a hand edit around it is drift to repair.
+                    pem = pki.key_pem(key)
                 except (ValueError, TypeError):
                     pem = None
         if pem is None:

@@ -287,7 +287,9 @@ def input_reasons(recorded: dict, wanted: dict) -> tuple[Reason, ...]:
         old, new = recorded.get(key), wanted.get(key)
         if old == new:
             continue
-        if key == "format":
+        if key == "brokers":
+            reasons.append(Reason.of("brokers_changed", old=old or "none", new=new or "none"))
+        elif key == "format":
             reasons.append(Reason.of("store_format_changed", old=old, new=new))
         elif key == "profile":
             reasons.append(Reason.of("pkcs12_changed", old=old, new=new))

@@ -49,6 +49,7 @@ REASONS: dict[str, str] = {
     "store_format_changed": "store format changed {old} → {new}",
     "pkcs12_changed": "pkcs12 profile changed {old} → {new}",
     "content_changed": "settings changed",
+    "brokers_changed": "bootstrap.servers changed: {old} → {new}",
     "owner_changed": "owner {old} → {new}",
     "mode_changed": "mode {old} → {new}",
     "not_a_file": "not a regular file (tlsgen writes a regular file in its place)",
