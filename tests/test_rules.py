@@ -127,6 +127,23 @@ ROWS = [
     Row("compose-file-collides", rules.compose_file, "version: 1\ncompose: {file: cas/compose.yaml}\n",
         ["tls.yaml:2:17: compose.file: 'cas/compose.yaml' would collide with tlsgen's own files (such as compose.tls.yaml)"]),
     Row("compose-file-control", rules.compose_file, "version: 1\ncompose: {file: tls/compose.yaml}\n", []),
+    Row("compose-file-takes-kubernetes", rules.compose_file, "version: 1\ncompose: {file: kubernetes/c.yaml}\n",
+        ["tls.yaml:2:17: compose.file: 'kubernetes/c.yaml' would collide with tlsgen's own files (such as "
+         "compose.tls.yaml)"]),
+    Row("strimzi-dangling-ca", rules.strimzi_cas, ROOT + "kubernetes:\n  namespace: kafka\n  strimzi: "
+        "{cluster: c, cluster_ca: rot, clients_ca: root}\n",
+        ["tls.yaml:6:37: kubernetes.strimzi.cluster_ca: no CA named 'rot' (did you mean 'root'?)"]),
+    Row("strimzi-imported-ca", rules.strimzi_cas, "version: 1\ncas:\n  corp: {import: {cert: corp.pem}}\n"
+        "kubernetes:\n  namespace: kafka\n  strimzi: {cluster: c, cluster_ca: corp, clients_ca: corp}\n",
+        ["tls.yaml:6:37: kubernetes.strimzi.cluster_ca: CA 'corp' is imported: Strimzi signs with its CA's key, which "
+         "tlsgen would have to copy into out/, and an imported key never goes there (name a CA tlsgen generates "
+         "(it may be issued by the imported one))",
+         "tls.yaml:6:55: kubernetes.strimzi.clients_ca: CA 'corp' is imported: Strimzi signs with its CA's key, which "
+         "tlsgen would have to copy into out/, and an imported key never goes there (name a CA tlsgen generates "
+         "(it may be issued by the imported one))"],
+        files=lambda: {"corp.pem": ca_pem()}),
+    Row("strimzi-control", rules.strimzi_cas, ROOT + "kubernetes:\n  namespace: kafka\n  strimzi: "
+        "{cluster: c, cluster_ca: root, clients_ca: root}\n", []),
     # CAs
     Row("ca-issuer-dangling", ca_rules.issuers, ROOT + "  sub: {issuer: rot}\n",
         ["tls.yaml:4:17: cas.sub.issuer: no CA named 'rot' (did you mean 'root'?)"]),

@@ -21,7 +21,8 @@ SECRET_MODE, PUBLIC_MODE = 0o600, 0o644
 GITIGNORE = ".gitignore"  # "*": out/ holds private keys and is never committed
 TLSGEN_DIR = ".tlsgen"  # tlsgen's own records: state, journal, salt
 # Names at the top of out/ that belong to tlsgen; a compose file may not take one.
-RESERVED = (*KINDS, "cas", TLSGEN_DIR, GITIGNORE)
+KUBERNETES_DIR = "kubernetes"  # out/kubernetes/kustomization.yaml, for kubectl apply -k
+RESERVED = (*KINDS, "cas", TLSGEN_DIR, GITIGNORE, KUBERNETES_DIR)
 
 CA_KEY, CA_CERT = "ca.key", "ca.crt"
 CHAIN = "chain.pem"  # leaf first, then intermediates
@@ -57,6 +58,7 @@ class Role(str, Enum):
     PASSWORD = "password"
     CONFIG = "config"
     COMPOSE = "compose"
+    KUSTOMIZATION = "kustomization"  # config: "kubernetes" (the one to apply), a kind, or "cas" (Strimzi's)
 
 
 # Every config holds a password or names a key (a librdkafka file names the unencrypted key; a broker
@@ -189,7 +191,38 @@ def artifacts(spec: Spec, rollover_steps: Mapping[str, str] = MappingProxyType({
         files += entity_artifacts(e)
     if spec.compose.file is not None:
         files.append(Artifact(spec.compose.file, "", Role.COMPOSE))
+    if spec.kubernetes is not None:
+        files += kubernetes_artifacts(spec)
     return files
+
+
+KUSTOMIZATION = "kustomization.yaml"
+STRIMZI_TRUSTSTORE, STRIMZI_PASSWORD = "ca.p12", "ca.password"
+
+
+def strimzi_cas(spec: Spec) -> list[CA]:
+    strimzi = spec.kubernetes.strimzi if spec.kubernetes is not None else None
+    return [spec.cas[name] for name in dict.fromkeys(strimzi.roles.values())] if strimzi else []
+
+
+def kubernetes_artifacts(spec: Spec) -> list[Artifact]:
+    """Kustomizations that make Secrets from out/'s own files, never copies. kustomize reads files only
+    in or below a kustomization's directory, so each kind's directory has one (`<kind>/<name>/<file>`),
+    cas/ has Strimzi's, and kubernetes/ gathers them as resources (../brokers, ...)."""
+    files = []
+    for ca in strimzi_cas(spec):  # Strimzi's ca.crt holds the chain; ca.p12 + ca.password its truststore
+        if ca.issuer is not None:
+            files.append(Artifact(f"{ca.dir}/{CHAIN}", ca.dir, Role.CHAIN, ca.name))
+        files += [Artifact(f"{ca.dir}/{STRIMZI_TRUSTSTORE}", ca.dir, Role.TRUSTSTORE, ca.name),
+                  Artifact(f"{ca.dir}/{STRIMZI_PASSWORD}", ca.dir, Role.PASSWORD, ca.name)]
+    if spec.kubernetes.strimzi is not None:
+        files.append(Artifact(f"cas/{KUSTOMIZATION}", "", Role.KUSTOMIZATION, config="cas"))
+    files += [Artifact(f"{kind}/{KUSTOMIZATION}", "", Role.KUSTOMIZATION, config=kind) for kind in kinds_of(spec)]
+    return files + [Artifact(f"{KUBERNETES_DIR}/{KUSTOMIZATION}", "", Role.KUSTOMIZATION, config=KUBERNETES_DIR)]
+
+
+def kinds_of(spec: Spec) -> list[str]:
+    return [kind for kind in KINDS if any(e.kind == kind for e in spec.entities.values())]
 
 
 def directories(spec: Spec) -> list[Directory]:
@@ -197,7 +230,9 @@ def directories(spec: Spec) -> list[Directory]:
     dirs = [Directory("", ""), Directory(TLSGEN_DIR, "")]
     if spec.cas:
         dirs.append(Directory("cas", ""))
-    dirs += [Directory(kind, "") for kind in KINDS if any(e.kind == kind for e in spec.entities.values())]
+    dirs += [Directory(kind, "") for kind in kinds_of(spec)]
+    if spec.kubernetes is not None:
+        dirs.append(Directory(KUBERNETES_DIR, ""))
     dirs += [Directory(ca.dir, ca.dir) for ca in spec.ca_order()]
     return dirs + [Directory(e.dir, e.dir) for e in spec.entities.values()]
 

@@ -47,4 +47,5 @@ def _finished(draft: Draft, sources: Sources) -> Spec:
     explicit = {name for name, e in entities.items() if draft.written(e, "trust")}
     return Spec(source=draft.source, output=draft.output, cas=draft.cas,
                 entities=with_default_trust(entities, draft.cas, explicit), trusted=draft.trusted,
-                compose=draft.compose, inputs=tuple(dict.fromkeys(sources.inputs)), origins=draft.public_origins())
+                compose=draft.compose, inputs=tuple(dict.fromkeys(sources.inputs)), origins=draft.public_origins(),
+                kubernetes=draft.kubernetes)

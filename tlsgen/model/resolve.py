@@ -18,7 +18,8 @@ from ..spec import schema
 from ..spec.loader import Locations, SpecPath, dotted
 from ..spec.translate import Parsed
 from .sources import CertFacts, Sources
-from .topology import CA, CA_DEFAULT_VALIDITY, KINDS, SERVING_KINDS, SUBJECT_ORDER, Compose, Entity, Origin, Secret, Subject, \
+from .topology import CA, CA_DEFAULT_VALIDITY, KINDS, SERVING_KINDS, SUBJECT_ORDER, Compose, Entity, Kubernetes, Origin, \
+    Secret, Strimzi, Subject, \
     Trusted
 
 FROM_DEFAULTS = "from defaults"
@@ -61,6 +62,7 @@ class Draft:
     out_option: bool  # the directory came from --out
     compose: Compose
     compose_file_at: SpecPath | None  # None when compose did not parse
+    kubernetes: Kubernetes | None = None
     origins: dict[SpecPath, SpecPath] = field(default_factory=dict)  # (section, name, setting) -> where written
     kinds: dict[str, str] = field(default_factory=dict)  # entity name -> its kind, for every entity written
 
@@ -114,6 +116,10 @@ def resolve(parsed: Parsed, sources: Sources, out: Path | None, source: Path, no
                   output=output, output_at=output_at, out_option=out is not None, compose=_compose(parsed, locations, output),
                   compose_file_at=("compose", "file") if ("compose",) not in parsed.broken else None)
     draft.kinds = {name: section for section, name in parsed.names if section in KINDS}
+    k = parsed.kubernetes
+    if k is not None:
+        s = k.strimzi
+        draft.kubernetes = Kubernetes(k.namespace, Strimzi(s.cluster, s.cluster_ca, s.clients_ca) if s else None)
     for name, item in parsed.entries["cas"].items():
         _resolve_ca(draft, sources, name, item)
     for name, item in parsed.entries["trusted"].items():

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from .. import layout
 from ..diagnostics import Diagnostic, Place, did_you_mean, display_path
 from ..render.env import image_env_problem
 from ..spec.loader import dotted
@@ -120,8 +121,25 @@ def compose_file(draft: Draft) -> Iterator[Diagnostic]:
     if Path(file).is_absolute() or ".." in parts or not parts or any(c < " " for c in file):
         yield draft.diagnostic(at, f"'{file}' must be a relative path inside the output directory",
                                "such as compose.tls.yaml")
-    elif parts[0] in (*KINDS, "cas", ".tlsgen", ".gitignore"):
+    elif parts[0] in layout.RESERVED:
         yield draft.diagnostic(at, f"'{file}' would collide with tlsgen's own files", "such as compose.tls.yaml")
+
+
+def strimzi_cas(draft: Draft) -> Iterator[Diagnostic]:
+    """Strimzi signs its brokers' and users' certificates itself: each CA it is given needs its key."""
+    strimzi = draft.kubernetes.strimzi if draft.kubernetes is not None else None
+    if strimzi is None:
+        return
+    for role, name in (("cluster_ca", strimzi.cluster_ca), ("clients_ca", strimzi.clients_ca)):
+        at = ("kubernetes", "strimzi", role)
+        if name not in draft.cas:
+            if draft.unknown.get(name) != "cas":
+                yield draft.diagnostic(at, *no_such("CA", name, draft.cas))
+        elif draft.cas[name].imported is not None:
+            # The key Secret is made from out/'s ca.key, and an imported CA's key never enters out/.
+            yield draft.diagnostic(at, f"CA '{name}' is imported: Strimzi signs with its CA's key, which tlsgen "
+                                   "would have to copy into out/, and an imported key never goes there",
+                                   "name a CA tlsgen generates (it may be issued by the imported one)")
 
 
 # --- each entity -----------------------------------------------------------------------------------------
@@ -298,4 +316,5 @@ ENTITY_RULES: tuple[EntityRule, ...] = (
 )
 RULES: tuple[Rule, ...] = (
     unique_names, defaults_validity, *ca_rules.RULES, each_entity, service_mounts, output_dir, compose_file,
+    strimzi_cas,
 )

@@ -140,6 +140,24 @@ class Compose:
 
 
 @dataclass(frozen=True)
+class Strimzi:
+    cluster: str
+    cluster_ca: str
+    clients_ca: str
+
+    @property
+    def roles(self) -> dict[str, str]:
+        """Strimzi's CA role ("cluster", "clients") → the tlsgen CA that plays it."""
+        return {"cluster": self.cluster_ca, "clients": self.clients_ca}
+
+
+@dataclass(frozen=True)
+class Kubernetes:
+    namespace: str
+    strimzi: Strimzi | None = None
+
+
+@dataclass(frozen=True)
 class Origin:
     """Where a setting was written (its own line, or `defaults`), for a message about it after validation."""
 
@@ -156,6 +174,7 @@ class Spec:
     trusted: dict[str, Trusted]
     compose: Compose
     inputs: tuple[Path, ...] = field(default=())  # spec files and every file the spec references
+    kubernetes: Kubernetes | None = None
     # (CA or entity name, setting) -> where it was written; not part of what a spec means
     origins: Mapping[tuple[str, str], Origin] = field(default_factory=dict, compare=False, repr=False)
 

@@ -20,6 +20,7 @@ from .. import layout
 from ..crypto import pki
 from . import content
 from .content import Identity, Materials
+from .kubernetes import made_generations
 from .outdir import OutDir
 from .plan import DeleteFile, IssueCert, MakeKey, Plan, SetAttributes, WriteFile
 from .state import Digester, FileRecord, Journal, Rollover, State, clear_journal, write_journal, write_salt, write_state
@@ -42,9 +43,10 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None) -
     out.clean_temp_files(plan.journal.marks)
     if plan.salt_is_new:
         write_salt(out, plan.salt)
-    materials = Materials(plan.spec, _identities(plan), dict(plan.passwords), Digester(plan.salt))
+    materials = Materials(plan.spec, _identities(plan), dict(plan.passwords), Digester(plan.salt), dict(plan.strimzi))
     make_keys(plan.of_type(MakeKey), materials, progress)
     issue_certificates(plan.of_type(IssueCert), materials, plan, progress)
+    materials.strimzi = made_generations(plan.spec, materials, dict(plan.strimzi))  # with what was just made
     records = dict(plan.kept)
     writes = plan.of_type(WriteFile)
     for i, step in enumerate(writes, 1):
@@ -59,7 +61,7 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None) -
     for step in deletes:
         out.remove(step.path)
     out.remove_empty_dirs([step.path for step in deletes])
-    write_state(out, State(plan.serial + 1, records, rollovers_made(plan, materials)))
+    write_state(out, State(plan.serial + 1, records, rollovers_made(plan, materials), materials.strimzi))
     clear_journal(out)
 
 

@@ -19,6 +19,7 @@ from ..layout import Artifact, Role
 from ..model import Entity, Spec
 from ..render import Passwords, render_compose, render_config
 from ..render.inputs import bootstrap_servers
+from . import kubernetes
 from .state import Digester
 
 GITIGNORE_TEXT = b"*\n"
@@ -62,8 +63,10 @@ class Identity:
 class Materials:
     """Every identity and password of a spec, as far as they are known."""
 
-    def __init__(self, spec: Spec, identities: dict[str, Identity], passwords: dict[str, str], digest: Digester):
+    def __init__(self, spec: Spec, identities: dict[str, Identity], passwords: dict[str, str], digest: Digester,
+                 strimzi: dict | None = None):
         self.spec, self.identities, self.passwords, self.digest = spec, identities, passwords, digest
+        self.strimzi = strimzi or {}  # Strimzi CA role → its Generation after this apply
         self._imported_keys: dict[str, object] = {}
 
     def __getitem__(self, name: str) -> Identity:
@@ -111,6 +114,15 @@ def made_from(a: Artifact, m: Materials) -> dict:
     (passwords by their HMAC). None stands for a fingerprint of something still to be made."""
     if a.role in (Role.GITIGNORE, Role.COMPOSE, Role.PASSWORD):
         return {}
+    if a.role is Role.KUSTOMIZATION:
+        return {"strimzi": {role: [g.cert_generation, g.key_generation, *g.certs] for role, g in m.strimzi.items()}} \
+            if a.config == "cas" else {}
+    if a.name in m.spec.cas and a.role in (Role.CHAIN, Role.TRUSTSTORE):  # Strimzi's files for a CA
+        chain = [m[ca.name].cert_fingerprint for ca in m.spec.chain_of(a.name)]
+        if a.role is Role.CHAIN:
+            return {"chain": chain}
+        return {"trust": [i.cert_fingerprint for _, i in kubernetes.strimzi_trusted(m, a.name)],
+                "password": m.digest(m.passwords[a.name].encode(), True), "format": "pkcs12", "profile": "modern"}
     me = m[a.name]
     if a.role is Role.KEY:
         return {"key": me.key_fingerprint, "type": me.key_type}
@@ -153,9 +165,13 @@ def content(a: Artifact, m: Materials) -> bytes | None:
         return m[a.name].key_pem
     if a.role is Role.CERTIFICATE:
         return m[a.name].cert_pem
-    e = m.spec.entities[a.name]
+    if a.role is Role.KUSTOMIZATION:
+        return kubernetes.kustomization(a, m)
     if a.role is Role.PASSWORD:
-        return m.passwords[e.name].encode()
+        return m.passwords[a.name].encode()
+    if a.name in m.spec.cas and a.role is Role.CHAIN:  # Strimzi's ca.crt: the CA, then its issuers to the root
+        return _joined([m[ca.name].cert_pem for ca in m.spec.chain_of(a.name)])
+    e = m.spec.entities[a.name]
     if a.role is Role.CONFIG:
         return render_config(m.spec, e, a.config, m.store_passwords(e)).encode()
     if a.role is Role.CHAIN:
@@ -175,8 +191,10 @@ def build(a: Artifact, m: Materials) -> bytes:
         if data is None:
             raise ValueError(f"{a.path}: a material it is made from was not made")
         return data
+    password = m.passwords[a.name]
+    if a.name in m.spec.cas:  # Strimzi's ca.p12
+        return stores.truststore_bytes("pkcs12", profile="modern", certs=_strimzi_certs(m, a.name), password=password)
     e = m.spec.entities[a.name]
-    password = m.passwords[e.name]
     if a.role is Role.KEYSTORE:
         chain = [i.cert for i in m.chain(e)]
         if e.keystore == "pem":
@@ -190,8 +208,11 @@ def holds(a: Artifact, m: Materials) -> Callable[[bytes], bool] | None:
     """For a store: a test of whether some bytes hold exactly what it should (by content, never bytes)."""
     if a.role not in (Role.KEYSTORE, Role.TRUSTSTORE):
         return None
+    password = m.passwords[a.name]
+    if a.name in m.spec.cas:
+        return _holding(lambda data: stores.read_truststore("pkcs12", data, password) ==
+                        stores.expected_truststore(_strimzi_certs(m, a.name)))
     e = m.spec.entities[a.name]
-    password = m.passwords[e.name]
 
     def check(data: bytes) -> bool:
         try:
@@ -204,6 +225,19 @@ def holds(a: Artifact, m: Materials) -> Callable[[bytes], bool] | None:
         except (stores.StoreError, ValueError):
             return False
     return check
+
+
+def _holding(test: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
+    def check(data: bytes) -> bool:
+        try:
+            return test(data)
+        except (stores.StoreError, ValueError):
+            return False
+    return check
+
+
+def _strimzi_certs(m: Materials, ca: str) -> list[tuple[str, x509.Certificate]]:
+    return [(alias, identity.cert) for alias, identity in kubernetes.strimzi_trusted(m, ca)]
 
 
 def _trusted_certs(m: Materials, e: Entity) -> list[tuple[str, x509.Certificate]]:

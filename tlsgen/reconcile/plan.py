@@ -20,7 +20,7 @@ from ..model import Spec
 from .policies import CertWant
 from .reasons import Action, Reason
 from .rollover import Note
-from .state import FileRecord, Journal, Rollover
+from .state import FileRecord, Generation, Journal, Rollover
 
 Owner = tuple[int, "int | None"]
 
@@ -112,6 +112,7 @@ class Plan:
     next_due: datetime | None  # the earliest moment a certificate falls within renew_before (for watch)
     rollovers: Mapping[str, Rollover] = field(default_factory=dict)  # CA rollovers in progress after this apply
     notes: tuple[Note, ...] = ()  # what this plan does to CA rollovers, and what comes next
+    strimzi: Mapping[str, Generation] = field(default_factory=dict)  # Strimzi CA role → generations after apply
 
     @property
     def changes(self) -> tuple[Change, ...]:

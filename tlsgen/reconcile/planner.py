@@ -26,6 +26,7 @@ from ..model import Entity, Spec
 from ..model.rules import PASSWORD_RE
 from .content import Identity, Materials, chown_of, content, holds, made_from
 from .gather import Gathered
+from .kubernetes import plan_generations
 from .outdir import OutDir
 from . import rollover
 from .plan import DeleteFile, IssueCert, KnownKey, MakeKey, Plan, SetAttributes, Step, WriteFile
@@ -87,8 +88,11 @@ class _Planner:
             self.commit(self.decide_identity(e.name, f"{e.dir}/{layout.key_file(e)}", f"{e.dir}/{layout.cert_file(e)}",
                                              e.key, entity_want(e), is_ca=False, rotate=e.name in self.options.rotate))
             self.passwords[e.name] = self.plan_password(e)
+        for ca in layout.strimzi_cas(self.spec):  # ca.p12's password, kept like an entity's
+            self.passwords[ca.name] = self.kept_password([f"{ca.dir}/{layout.STRIMZI_PASSWORD}"])
         self.check_imported_rollovers()
         materials = Materials(self.spec, self.identities, self.passwords, self.digest)
+        materials.strimzi = plan_generations(self.spec, materials, self.got.stored.state.strimzi)
         wanted = layout.artifacts(self.spec, {ca: r.step for ca, r in self.rollovers.items()})
         file_steps, kept = self.plan_files(wanted, materials)
         dir_steps = self.plan_directories()
@@ -102,7 +106,7 @@ class _Planner:
         written = {s.artifact.path for s in file_steps if isinstance(s, WriteFile)}
         state_changed = bool(deletes) or any(records.get(p) != r for p, r in kept.items()) \
             or bool(set(records) - set(kept) - written) or (stored.salt_is_new and bool(written)) \
-            or self.rollovers != stored.state.rollovers
+            or self.rollovers != stored.state.rollovers or materials.strimzi != stored.state.strimzi
         return Plan(
             out=str(self.got.out.root), spec=self.spec, now=self.options.now,
             steps=(*self.material_steps, *self.ordered(dir_steps + file_steps, wanted), *deletes),
@@ -111,7 +115,8 @@ class _Planner:
             certs={n: i.cert_pem for n, i in self.identities.items() if i.cert is not None},
             passwords=dict(self.passwords), kept=kept, salt=stored.salt, salt_is_new=stored.salt_is_new,
             serial=stored.state.serial, journal=stored.journal, state_changed=state_changed,
-            next_due=self.next_due(), rollovers=dict(self.rollovers), notes=tuple(self.notes))
+            next_due=self.next_due(), rollovers=dict(self.rollovers), notes=tuple(self.notes),
+            strimzi=materials.strimzi)
 
     def check_names(self) -> None:
         names = [*self.spec.cas, *self.spec.entities]
@@ -332,12 +337,15 @@ class _Planner:
     def plan_password(self, e: Entity) -> str:
         if e.password is not None:
             return str(e.password)
-        # A generated password is kept: take it back from a password file tlsgen wrote, preferring one
-        # nobody edited; else any of ours (an apply killed mid-way, or a lost salt). A password file
-        # edited into something the consumers cannot carry is not adopted: a new password replaces it.
+        return self.kept_password([f"{e.dir}/{name}" for name in
+                                   (layout.KEYSTORE_PASSWORD, layout.KEY_PASSWORD, layout.TRUSTSTORE_PASSWORD)])
+
+    def kept_password(self, rels: list[str]) -> str:
+        """A generated password is kept: take it back from a password file tlsgen wrote, preferring one
+        nobody edited; else any of ours (an apply killed mid-way, or a lost salt). A password file
+        edited into something the consumers cannot carry is not adopted: a new password replaces it."""
         ours = []
-        for name in (layout.KEYSTORE_PASSWORD, layout.KEY_PASSWORD, layout.TRUSTSTORE_PASSWORD):
-            rel = f"{e.dir}/{name}"
+        for rel in rels:
             current, record = self.got.current(rel), self.got.records.get(rel)
             password = _usable_password(current.data)
             if password is None:

@@ -88,16 +88,42 @@ class Rollover:
 
 
 @dataclass(frozen=True)
+class Generation:
+    """What Strimzi was last given for one CA role, and the generations that told it so."""
+
+    ca: str
+    cert_generation: int  # strimzi.io/ca-cert-generation: raised whenever the certificate Secret changes
+    key_generation: int  # strimzi.io/ca-key-generation: raised whenever the key changes
+    certs: tuple[str | None, ...]  # fingerprints of the certificates in the cert Secret (None: still to be made)
+    key: str | None  # fingerprint of the key
+
+    def as_json(self) -> dict:
+        return {"ca": self.ca, "cert_generation": self.cert_generation, "key_generation": self.key_generation,
+                "certs": list(self.certs), "key": self.key}
+
+    @classmethod
+    def from_json(cls, doc) -> "Generation":
+        if not isinstance(doc, dict) or not isinstance(doc.get("certs"), list):
+            raise ValueError("a Strimzi generation record is not an object with a list of certs")
+        key = doc.get("key")
+        return cls(_text(doc["ca"]), _int(doc["cert_generation"]), _int(doc["key_generation"]),
+                   tuple(map(_text, doc["certs"])), None if key is None else _text(key))
+
+
+@dataclass(frozen=True)
 class State:
     serial: int = 0
     files: dict[str, FileRecord] = field(default_factory=dict)
     rollovers: dict[str, Rollover] = field(default_factory=dict)  # by CA name
+    strimzi: dict[str, Generation] = field(default_factory=dict)  # by Strimzi CA role: "cluster", "clients"
 
     def to_json(self) -> bytes:
         doc = {"format": FORMAT, "serial": self.serial,
                "files": {path: self.files[path].as_json() for path in sorted(self.files)}}
         if self.rollovers:
             doc["rollovers"] = {ca: self.rollovers[ca].as_json() for ca in sorted(self.rollovers)}
+        if self.strimzi:
+            doc["strimzi"] = {role: self.strimzi[role].as_json() for role in sorted(self.strimzi)}
         return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod
@@ -115,8 +141,12 @@ class State:
             rollovers = doc.get("rollovers", {})
             if not isinstance(rollovers, dict):
                 raise ValueError("'rollovers' is not an object")
+            strimzi = doc.get("strimzi", {})
+            if not isinstance(rollovers, dict) or not isinstance(strimzi, dict):
+                raise ValueError("'rollovers' and 'strimzi' must be objects")
             return cls(serial=_int(doc.get("serial", 0)), files={_text(p): _record(r) for p, r in files.items()},
-                       rollovers={_text(ca): Rollover.from_json(r) for ca, r in rollovers.items()})
+                       rollovers={_text(ca): Rollover.from_json(r) for ca, r in rollovers.items()},
+                       strimzi={_text(role): Generation.from_json(g) for role, g in strimzi.items()})
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             raise UserError.single(f"{where}: the state file is damaged ({exc})", _DAMAGED_HINT) from None
 

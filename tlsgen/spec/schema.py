@@ -268,6 +268,26 @@ class ComposeSpec(StrictModel):
         "output directory"))
 
 
+# A Kubernetes namespace is a DNS-1123 label (k8s.io/apimachinery validation.IsDNS1123Label).
+NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class StrimziSpec(StrictModel):
+    """Strimzi's custom-CA Secrets (Kafka.spec.clusterCa/clientsCa.generateCertificateAuthority: false)."""
+
+    cluster: Name = Field(description="the Kafka resource's name: Secrets are <cluster>-cluster-ca-cert, ...")
+    cluster_ca: Name = Field(description="the CA that signs the brokers' certificates in Strimzi (its key goes in a Secret)")
+    clients_ca: Name = Field(description="the CA that signs the clients' certificates in Strimzi (its key goes in a Secret)")
+
+
+class KubernetesSpec(StrictModel):
+    """Kubernetes Secrets from the same files: out/kubernetes/kustomization.yaml, for kubectl apply -k."""
+
+    namespace: str = Field(pattern=NAMESPACE_RE.pattern, description="the namespace of every Secret")
+    strimzi: StrimziSpec | None = Field(None, description=(
+        "also write Strimzi's cluster and clients CA Secrets in its documented 'bring your own CA' form"))
+
+
 Section = BeforeValidator(_none_is_empty)
 
 
@@ -291,6 +311,7 @@ class SpecModel(StrictModel):
     servers: Annotated[dict[Name, ServerSpec], Section] = Field({}, description="other TLS servers, such as MongoDB")
     trusted: Annotated[dict[Name, TrustedSpec], Section] = Field({}, description="certificates to trust that tlsgen does not issue")
     compose: Annotated[ComposeSpec, Section] = Field(ComposeSpec(), description="the docker compose override")
+    kubernetes: KubernetesSpec | None = Field(None, description="Kubernetes Secrets from the same spec (kustomize)")
 
 
 def json_schema() -> dict:

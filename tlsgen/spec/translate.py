@@ -20,14 +20,17 @@ from .loader import NAMED_SECTIONS, RawSpec, SpecPath, dotted
 
 NAMED_MODELS = dict(zip(NAMED_SECTIONS, (schema.CASpec, schema.BrokerSpec, schema.ClientSpec, schema.WorkerSpec,
                                          schema.ServerSpec, schema.TrustedSpec)))
-_MODEL_OF_SECTION = {**NAMED_MODELS, "defaults": schema.Defaults, "compose": schema.ComposeSpec}
-_NESTED_MODELS = {"subject": schema.Subject, "import": schema.ImportSpec, "password": None, "key": None}
+_MODEL_OF_SECTION = {**NAMED_MODELS, "defaults": schema.Defaults, "compose": schema.ComposeSpec,
+                     "kubernetes": schema.KubernetesSpec}
+_NESTED_MODELS = {"subject": schema.Subject, "import": schema.ImportSpec, "strimzi": schema.StrimziSpec,
+                  "password": None, "key": None}
 _PATTERN_MESSAGES = {
     "country": "must be a two-letter country code in capitals, such as GB",
     "mount": "must be an absolute directory below / of letters, digits and ._@+:-, without '.' or '..' parts, "
              "such as /etc/kafka/secrets",
     "owner": "must be UID or UID:GID, in numbers, such as 1000:1000",
     "service": "is not a compose service name (letters, digits, '.', '_', '-')",
+    "namespace": "is not a Kubernetes namespace (lowercase letters, digits and '-', at most 63, such as kafka)",
 }
 # Values under these keys may be secrets (a password typed where a variable name goes): never quoted back.
 _SECRET_KEYS = ("password", "env")
@@ -42,6 +45,7 @@ class Parsed:
     entries: dict[str, dict[str, Any]]  # section -> name -> its pydantic model, for the entries that parsed
     names: list[tuple[str, str]]  # (section, name) of every entry written, parsed or not, in spec order
     failed: dict[str, str] = field(default_factory=dict)  # name -> section, of entries that did not parse
+    kubernetes: schema.KubernetesSpec | None = None
     broken: set[SpecPath] = field(default_factory=set)  # settings that did not parse: ("defaults", "key"), ("output",)
     problems: list[Diagnostic] = field(default_factory=list)
 
@@ -51,18 +55,21 @@ class Parsed:
 
 def parse(raw: RawSpec) -> Parsed:
     """Every entry that parses, and a located diagnostic for each schema error of the others."""
-    data = {k: ({} if v is None and k in _MODEL_OF_SECTION else v) for k, v in raw.data.items()}
+    data = {k: ({} if v is None and k in _MODEL_OF_SECTION and k != "kubernetes" else v) for k, v in raw.data.items()}
     errors: list[dict] = []
     broken: set[SpecPath] = set()
     # the top level alone: version, output, unknown keys, sections that are not mappings
     _validated(schema.SpecModel, {k: ({} if k in _MODEL_OF_SECTION and isinstance(v, dict) else v)
-                                  for k, v in data.items()}, (), errors, broken)
+                                  for k, v in data.items() if not (k == "kubernetes" and isinstance(v, dict))},
+               (), errors, broken)
     defaults = _defaults(data.get("defaults"), errors, broken)
     compose = isinstance(data.get("compose"), dict) and \
         _validated(schema.ComposeSpec, data["compose"], ("compose",), errors, broken)
     parsed = Parsed(defaults=defaults, output=data.get("output") if ("output",) not in broken else None,
                     compose=compose or schema.ComposeSpec(), entries={section: {} for section in NAMED_MODELS},
                     names=[], broken=broken)
+    if isinstance(data.get("kubernetes"), dict):
+        parsed.kubernetes = _validated(schema.KubernetesSpec, data["kubernetes"], ("kubernetes",), errors, broken)
     for section in NAMED_MODELS:
         _parse_entries(parsed, section, data.get(section), errors)
     said = {d.path for d in raw.problems}  # e.g. the loader's "missing 'version: 1'", with its file
@@ -177,7 +184,7 @@ def _allowed_keys(path: SpecPath) -> list[str]:
         return list(schema.SpecModel.model_fields)
     section = path[0]
     model_cls = _MODEL_OF_SECTION.get(section)
-    depth = 2 if section in ("defaults", "compose") else 3
+    depth = 2 if section in ("defaults", "compose", "kubernetes") else 3
     if len(path) == depth and model_cls is not None:
         return [f.alias or n for n, f in model_cls.model_fields.items()]
     parent = path[-2] if len(path) >= 2 else None
