@@ -166,8 +166,9 @@ def _resolve_entity(draft: Draft, sources: Sources, kind: str, name: str, item: 
     values = {}
     for setting in INHERITED:
         values[setting], draft.origins[path + (setting,)] = _setting(draft, path, item, setting)
-    if kind == "servers":  # no image runs a TLS server's env file
-        values["image"], draft.origins[path + ("image",)] = "none", path
+    if kind == "servers":  # a server's image is its own (mongo | none): defaults.image names a Kafka image
+        own = getattr(item, "image", None)
+        values["image"], draft.origins[path + ("image",)] = (own, path + ("image",)) if own else ("none", path)
     values["password"] = _password(sources, draft.origins[path + ("password",)], values["password"])
     if values["owner"]:
         uid, _, gid = values["owner"].partition(":")

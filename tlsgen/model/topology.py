@@ -93,7 +93,7 @@ class Entity:
     service: str | None
     hostnames: tuple[str, ...]
     ip_addresses: tuple[str, ...]
-    image: str = "none"
+    image: str = "none"  # brokers, clients, workers: apache | confluent | none; servers: mongo | none
     port: int | None = None  # brokers
     client_auth: str | None = None  # brokers and servers
     brokers: tuple[str, ...] = ()  # clients and workers

@@ -58,6 +58,8 @@ StoreFormat = Annotated[Literal[STORE_FORMATS], _choice(STORE_FORMATS, "store fo
 Pkcs12Profile = Annotated[Literal["modern", "legacy"], _choice(("modern", "legacy"), "pkcs12 profile")]
 ClientAuth = Annotated[Literal["required", "requested", "none"], _choice(("required", "requested", "none"), "client_auth")]
 Image = Annotated[Literal["apache", "confluent", "none"], _choice(("apache", "confluent", "none"), "image")]
+# A server's image names only the user its container runs as: no image reads a server's TLS from the env.
+ServerImage = Annotated[Literal["mongo", "none"], _choice(("mongo", "none"), "server image")]
 
 
 class StrictModel(BaseModel):
@@ -150,8 +152,9 @@ def _owner_in_range(value: str) -> str:
 
 
 OwnerField = Annotated[str, BeforeValidator(_owner_text), Field(pattern=OWNER_RE.pattern), AfterValidator(_owner_in_range)]
-OWNER_DOC = ("UID[:GID] to chown the entity's directory and files to, so a container user (the Kafka images run "
-             "as uid 1000) can read its 0600 files on a bind mount; needs the right to chown")
+OWNER_DOC = ("UID[:GID] to chown the entity's directory and files to, so a container user can read its 0600 files "
+             "on a bind mount; needs the right to chown. Default, where tlsgen runs as root: the user of the "
+             "entity's image (apache, confluent: 1000:1000; mongo: 999:999)")
 # Mount paths reach KAFKA_OPTS (word-split, unquoted), env files and compose: no quotes, `$`, `#`, spaces.
 MountPath = Annotated[str, Field(pattern=r"^(/([A-Za-z0-9_@+:-]|\.[A-Za-z0-9_@+:-]|\.\.[A-Za-z0-9._@+:-])[A-Za-z0-9._@+:-]*)+/?$")]
 MOUNT_DOC = "absolute path where the service sees its own directory; paths in generated files point there"
@@ -172,7 +175,9 @@ class Defaults(StrictModel):
     password: PasswordSource = Field("generate", description=PASSWORD_DOC)
     mount: MountPath = Field(KAFKA_IMAGE_MOUNT, description=MOUNT_DOC)
     image: Image = Field("none", description=(
-        "apache | confluent | none: whose docker image env conventions the env file follows"))
+        "apache | confluent | none: the docker image of brokers, clients and workers, whose env conventions "
+        "their env files follow and whose user (uid 1000) owns their files when tlsgen runs as root; servers "
+        "do not inherit it"))
     owner: OwnerField | None = Field(None, description=OWNER_DOC)
 
 
@@ -255,6 +260,9 @@ class ServerSpec(EntityBase):
 
     hostnames: list[Hostname] | None = Field(None, description="DNS SANs; default [name]")
     client_auth: ClientAuth = Field("required", description="whether clients must present certificates")
+    image: ServerImage | None = Field(None, description=(
+        "mongo | none: the docker image the server runs; mongo (the official image) runs mongod as "
+        "999:999, who owns the files when tlsgen runs as root; default none (not from defaults.image)"))
 
 
 class TrustedSpec(StrictModel):
