@@ -137,6 +137,9 @@ class Trusted:
 class Compose:
     file: str | None  # relative to the output directory
     project_dir: Path
+    services_from: tuple[Path, ...] = ()  # the user's compose files
+    services: tuple[str, ...] | None = None  # the services they define; None: not known (no services_from)
+    includes: tuple[Path, ...] = ()  # those of services_from with an `include:`, whose services tlsgen does not see
 
 
 @dataclass(frozen=True)

@@ -269,11 +269,31 @@ class TrustedSpec(StrictModel):
     file: str = Field(min_length=1, description="PEM file with one or more certificates, relative to this spec file")
 
 
+def _one_or_more(value: Any) -> Any:
+    """`services_from: compose.yaml` or a list of files, as `docker compose -f a -f b` takes them."""
+    if isinstance(value, str):
+        return [value]
+    if value is not None and not isinstance(value, list):
+        raise PydanticCustomError("paths", "expected a path or a list of paths, such as ../compose.yaml")
+    if value == []:
+        raise PydanticCustomError("paths", "an empty list names no compose file; name one, or remove services_from")
+    return value
+
+
+# A path that goes into the override's comments as it is: no line breaks or other control characters.
+ComposePath = Annotated[str, Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class ComposeSpec(StrictModel):
     file: str | None = Field("compose.tls.yaml", description="compose override written inside the output directory; null: none")
+    services_from: Annotated[list[ComposePath], BeforeValidator(_one_or_more)] | None = Field(
+        None, min_length=1, description=(
+            "your compose file (or files, as given to docker compose -f), relative to this spec file: only the "
+            "services it defines get volumes and env files, and an entity whose service it lacks is an error"))
     project_dir: str | None = Field(None, description=(
-        "the compose project directory, relative to this spec file's directory; default: the parent of the "
-        "output directory"))
+        "the compose project directory (Compose resolves relative paths from it), relative to this spec file's "
+        "directory; default: the directory of the first services_from file; without one, the parent of the "
+        "spec's output directory, or the current directory when --out or the default out/ is used"))
 
 
 Section = BeforeValidator(_none_is_empty)
@@ -311,4 +331,7 @@ def json_schema() -> dict:
             # A section whose entries are all commented out is null in YAML; validate takes it as empty.
             body = {k: prop.pop(k) for k in list(prop) if k not in ("description", "default", "title")}
             prop["anyOf"] = [body, {"type": "null"}]
+    # services_from takes one path as well as a list (see _one_or_more); pydantic only sees the list.
+    services_from = schema["$defs"]["ComposeSpec"]["properties"]["services_from"]["anyOf"]
+    services_from.insert(0, services_from[0]["items"])
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "tlsgen spec"}
