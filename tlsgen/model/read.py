@@ -44,7 +44,8 @@ def read_spec(source: Path | None = None, out: Path | None = None, now: datetime
 
 
 def _finished(draft: Draft, sources: Sources, euid: int) -> Spec:
-    """The spec as the rest of tlsgen wants it: lists without repeats, IPs in canonical form, default trust."""
+    """The spec as the rest of tlsgen wants it: lists without repeats, IPs in canonical form, default trust,
+    and (for root, who can chown) each entity's owner defaulted to its image's user."""
     entities = {name: replace(e, brokers=tuple(dict.fromkeys(e.brokers)), connects_to=tuple(dict.fromkeys(e.connects_to)),
                               ip_addresses=tuple(str(ipaddress.ip_address(ip.strip("[]"))) for ip in e.ip_addresses))
                 for name, e in draft.entities.items()}
