@@ -197,6 +197,11 @@ def test_without_root_plan_and_apply_warn_per_entity_and_apply_still_succeeds(un
                                        "path": "servers.mongodb.image", "message": lines["servers.mongodb"].split(
                                            "servers.mongodb.image: ", 1)[1]}
 
+    github = [w for w in as_user(4321, project, "plan", "specs", "--format", "github").stdout.splitlines()
+              if w.startswith("::warning ")]
+    assert len(github) == 4 and any(w.startswith(f"::warning file=specs/tlsgen.yaml,line={line},col=12::servers.mongodb.image: service "
+                            "'mongodb' runs the mongo image as uid 999") for w in github), github
+
     apply = as_user(4321, project, "apply", "specs", "--json")
     assert apply.returncode == 0, apply.stderr
     assert len(json.loads(apply.stdout)["warnings"]) == 4 and len(warned(apply.stderr)) == 4
