@@ -304,9 +304,26 @@ CASES = [
          "'/srv/compose.tls.yaml' must be a relative path inside the output directory"),
     Case("compose-file-dotdot", "version: 1\ncompose:\n  file: ../compose.tls.yaml\n", f"{F}:3:9", "compose.file",
          "'../compose.tls.yaml' must be a relative path inside the output directory"),
+    Case("services-from-missing", "version: 1\ncompose: {services_from: compose.yaml}\n", f"{F}:2:26",
+         "compose.services_from", "cannot read specs/compose.yaml: No such file or directory"),
+    Case("services-from-a-directory", "version: 1\ncompose: {services_from: [ok.yaml, .]}\n", f"{F}:2:36",
+         "compose.services_from[1]", "cannot read specs: it is a directory, not a file",
+         files={"ok.yaml": "services: {}\n"}, lines=1),
+    Case("services-from-empty", "version: 1\ncompose: {services_from: []}\n", f"{F}:2:26", "compose.services_from",
+         "an empty list names no compose file; name one, or remove services_from"),
+    Case("services-from-a-number", "version: 1\ncompose: {services_from: 7}\n", f"{F}:2:26", "compose.services_from",
+         "expected a path or a list of paths, such as ../compose.yaml"),
+    Case("services-from-a-line-break", 'version: 1\ncompose: {services_from: "a\\nb"}\n', f"{F}:2:26",
+         "compose.services_from", "holds a line break or another control character"),
+    Case("server-image-on-a-broker", ROOT + "brokers:\n  kafka: {issuer: root, image: mongo}\n", f"{F}:5:32",
+         "brokers.kafka.image", "unknown image 'mongo'; allowed: apache, confluent, none"),
+    Case("service-not-in-the-users-compose-file", ROOT + "compose: {services_from: c.yaml}\nservers:\n"
+         "  mongo-db: {issuer: root}\n", f"{F}:6:3", "servers.mongo-db", "c.yaml defines no service 'mongo-db' (an "
+         "entity's service defaults to its name); its services: mongodb (did you mean 'mongodb'?",
+         files={"c.yaml": "services:\n  mongodb: {image: mongo}\n"}),
 ]
 JSON_CASES = ("dangling-issuer-did-you-mean", "yaml-tab", "duplicate-key-nested", "name-defined-twice-in-a-spec-directory",
-              "password-with-dollar")
+              "password-with-dollar", "service-not-in-the-users-compose-file")
 
 assert len({c.id for c in CASES}) == len(CASES)
 

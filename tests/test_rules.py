@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from tlsgen.model import ca_rules, rules
+from tlsgen.model import ca_rules, compose_rules, rules
 from tlsgen.model.resolve import Draft, resolve
 from tlsgen.model.sources import Sources
 from tlsgen.spec.loader import load
@@ -144,6 +144,28 @@ ROWS = [
         files=lambda: {"corp.pem": ca_pem()}),
     Row("strimzi-control", rules.strimzi_cas, ROOT + "kubernetes:\n  namespace: kafka\n  strimzi: "
         "{cluster: c, cluster_ca: root, clients_ca: root}\n", []),
+    # the user's compose file
+    Row("services-exist", compose_rules.services_exist, ROOT + "compose: {services_from: compose.yaml}\nbrokers:\n"
+        "  kafka: {issuer: root}\nservers:\n  mongodb: {issuer: root, service: mongodb}\n",
+        ["tls.yaml:6:3: brokers.kafka: compose.yaml defines no service 'kafka' (an entity's service defaults to its "
+         "name); its services: broker, mongo (set service: to one of them, or service: null when no service mounts "
+         "kafka)",
+         "tls.yaml:8:36: servers.mongodb.service: compose.yaml defines no service 'mongodb'; its services: broker, "
+         "mongo (did you mean 'mongo'? otherwise set service: to one of them, or service: null when no service mounts mongodb)"],
+        files=lambda: {"compose.yaml": b"services:\n  broker: {image: x}\n  mongo: {image: mongo:7}\n"}),
+    Row("services-exist-in-included-files", compose_rules.services_exist, ROOT + "compose: {services_from: [c.yaml]}\n"
+        "clients:\n  app: {issuer: root}\n",
+        ["tls.yaml:6:3: clients.app: c.yaml defines no service 'app' (an entity's service defaults to its name); its "
+         "services: none (set service: to one of them, or service: null when no service mounts app; c.yaml includes "
+         "other files, whose services tlsgen does not read: list them in compose.services_from too)"],
+        files=lambda: {"c.yaml": b"include: [other.yaml]\nservices:\n"}),
+    Row("services-exist-follow-on", compose_rules.services_exist, ROOT + "compose: {services_from: missing.yaml}\n"
+        "clients:\n  app: {issuer: root}\n", []),
+    Row("services-exist-control", compose_rules.services_exist, ROOT + "compose: {services_from: compose.yaml}\n"
+        "brokers:\n  kafka: {issuer: root}\nservers:\n  mongodb: {issuer: root, service: mongo}\n"
+        "clients:\n  app: {issuer: root, service: null}\n  app-2: {issuer: root}\n",
+        [], files=lambda: {"compose.yaml": b"x-base: &base {image: x}\nservices:\n  <<: {app-2: *base}\n"
+                                          b"  kafka: *base\n  mongo: {image: mongo:7}\n"}),
     # CAs
     Row("ca-issuer-dangling", ca_rules.issuers, ROOT + "  sub: {issuer: rot}\n",
         ["tls.yaml:4:17: cas.sub.issuer: no CA named 'rot' (did you mean 'root'?)"]),

@@ -116,3 +116,23 @@ def test_sigterm_stops_cleanly(project):
         assert watch.proc.returncode == 0
     finally:
         watch.stop()
+
+
+def test_the_users_compose_file_is_watched_too(project):
+    """compose.services_from is an input: removing the service an entity mounts into is an error at once."""
+    (project / "specs/tls.yaml").write_text(SPEC.replace("HOST", "first") + "compose: {services_from: ../compose.yaml}\n")
+    compose = project / "compose.yaml"
+    compose.write_text("services:\n  svc: {image: nginx}\n")
+    override = project / "out/compose.tls.yaml"
+    watch = Watch(project)
+    try:
+        watch.wait_for(lambda: override.exists() and "  svc:" in override.read_text(), "the first apply")
+        compose.write_text("services:\n  web: {image: nginx}\n")
+        watch.wait_for(lambda: any("compose.yaml defines no service 'svc'" in line for line in watch.err),
+                       "the error about the service compose.yaml no longer defines")
+        compose.write_text("services:\n  web: {image: nginx}\n  svc: {image: nginx}\n")
+        watch.wait_for(lambda: any("changed: compose.yaml: no changes" in line for line in watch.out),
+                       "an apply after the fix")
+    finally:
+        code = watch.stop()
+    assert code == 0

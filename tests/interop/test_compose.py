@@ -5,13 +5,14 @@ needed), mounts each entity directory read-only where the spec says, and loads i
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import need
+from conftest import need, tlsgen
 
 from tlsgen.model import Compose
 from tlsgen.render import Passwords, render_compose, render_entity_files
@@ -133,3 +134,138 @@ def test_override_without_services_still_merges(tmp_path, version):
     write_out(spec)
     services = compose_config(project, "out/compose.tls.yaml")["services"]
     assert set(services) == set(USER_COMPOSE) and all("volumes" not in s for s in services.values())
+
+
+# --- through the CLI: the user's compose file, and paths for any --out and project directory -----------------
+
+
+def cli_project(tmp_path: Path, compose_at: str = "compose.yaml", services: dict | None = None,
+                compose_settings: str = "  services_from: ../compose.yaml\n", edit=lambda text: text) -> Path:
+    """The example spec in project/specs/, its compose section replaced, and the user's compose file."""
+    project = tmp_path / "project"
+    (project / "specs").mkdir(parents=True)
+    text = (REPO / "specs/callisto.yaml").read_text()
+    text = text[:text.index("compose:\n")] + "compose:\n" + compose_settings
+    (project / "specs/tlsgen.yaml").write_text(edit(text))
+    (project / compose_at).parent.mkdir(parents=True, exist_ok=True)
+    (project / compose_at).write_text(yaml.safe_dump({"services": services or USER_COMPOSE}, sort_keys=False))
+    return project
+
+
+def cli(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return tlsgen(*args, cwd=project)
+
+
+ENTITY_DIRS = {"kafka": "brokers/kafka", "kafka-tester": "clients/kafka-tester", "mongo-sink": "workers/mongo-sink",
+               "mongodb": "servers/mongodb"}
+MOUNTS = {"kafka": "/etc/kafka/secrets", "kafka-tester": "/etc/kafka/secrets", "mongo-sink": "/etc/kafka/secrets",
+          "mongodb": "/etc/tls"}
+
+
+@pytest.mark.parametrize("out_option, out_dir", [
+    ((), "out"),  # the spec's output: ../out
+    (("--out", "build/tls"), "build/tls"),  # nested in the project
+    (("--out", "../sibling"), "../sibling"),  # beside it
+    (("--out", "/ABS/abs-out"), "../abs-out"),  # absolute, outside it
+], ids=["spec-output", "nested", "sibling", "absolute"])
+@pytest.mark.parametrize("services_from", [True, False], ids=["services_from", "no-services_from"])
+def test_volumes_are_the_right_host_paths_for_any_out(tmp_path, out_option, out_dir, services_from):
+    settings = "  services_from: ../compose.yaml\n" if services_from else "  file: compose.tls.yaml\n"
+    project = cli_project(tmp_path, compose_settings=settings)
+    args = [a.replace("/ABS", str(tmp_path)) for a in out_option]
+    result = cli(project, "apply", "specs", *args)
+    assert result.returncode == 0, result.stderr
+    out = Path(os.path.normpath(project / out_dir))
+    services = compose_config(project, os.path.relpath(out / "compose.tls.yaml", project))["services"]
+    for name, directory in ENTITY_DIRS.items():
+        assert binds(services[name]) == {(str(out / directory), MOUNTS[name], True)}, name
+        assert services[name]["image"] == USER_COMPOSE[name]["image"]
+    assert services["kafka"]["environment"]["KAFKA_SSL_KEYSTORE_FILENAME"] == "keystore.p12"
+
+
+def test_a_compose_file_in_another_directory_is_the_project_directory(tmp_path):
+    """Compose resolves paths from the first -f file's directory: services_from's, here deploy/."""
+    project = cli_project(tmp_path, "deploy/compose.yaml", compose_settings="  services_from: ../deploy/compose.yaml\n")
+    assert cli(project, "apply", "specs", "--out", "build/tls").returncode == 0
+    override = (project / "build/tls/compose.tls.yaml").read_text()
+    assert "#   docker compose -f compose.yaml -f ../build/tls/compose.tls.yaml up" in override
+    services = compose_config(project / "deploy", "../build/tls/compose.tls.yaml")["services"]
+    assert binds(services["mongodb"]) == {(str(project / "build/tls/servers/mongodb"), "/etc/tls", True)}
+
+
+def test_an_explicit_project_dir_wins(tmp_path):
+    project = cli_project(tmp_path, "deploy/compose.yaml", compose_settings="  project_dir: ../deploy\n")
+    assert cli(project, "apply", "specs", "--out", "../elsewhere").returncode == 0
+    services = compose_config(project / "deploy", "../../elsewhere/compose.tls.yaml")["services"]
+    assert binds(services["kafka"]) == {(str(tmp_path / "elsewhere/brokers/kafka"), "/etc/kafka/secrets", True)}
+
+
+def test_only_the_services_of_the_users_file_get_volumes_and_service_null_gets_none(tmp_path):
+    services = {**USER_COMPOSE, "zookeeper": {"image": "confluentinc/cp-zookeeper:7.6.1"}}
+    project = cli_project(tmp_path, services=services,
+                          edit=lambda text: text.replace("    mount: /etc/tls\n", "    mount: /etc/tls\n    service: null\n"))
+    result = cli(project, "apply", "specs")
+    assert result.returncode == 0, result.stderr
+    merged = compose_config(project, "out/compose.tls.yaml")["services"]
+    assert set(merged) == set(services)
+    assert "volumes" not in merged["mongodb"] and "volumes" not in merged["zookeeper"]
+    assert binds(merged["mongo-sink"]) == {(str(project / "out/workers/mongo-sink"), "/etc/kafka/secrets", True)}
+    assert "mongodb" not in yaml.safe_load((project / "out/compose.tls.yaml").read_text())["services"]
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["text", "json"])
+def test_an_entity_whose_service_the_users_file_lacks_is_a_spec_error_and_nothing_is_written(tmp_path, json_output):
+    services = {k: v for k, v in USER_COMPOSE.items() if k != "mongodb"} | {"mongo": USER_COMPOSE["mongodb"]}
+    project = cli_project(tmp_path, services=services)
+    result = cli(project, "apply", "specs", *(["--json"] if json_output else []))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line = (project / "specs/tlsgen.yaml").read_text().splitlines().index("  mongodb:") + 1
+    message = ("compose.yaml defines no service 'mongodb' (an entity's service defaults to its name); its services: "
+               "kafka, kafka-tester, mongo-sink, mongo (did you mean 'mongo'? otherwise set service: to one of them, "
+               "or service: null when no service mounts mongodb)")
+    assert f"specs/tlsgen.yaml:{line}:3: servers.mongodb: {message}" in result.stderr.splitlines()
+    if json_output:
+        assert json.loads(result.stdout)["errors"] == [{"file": "specs/tlsgen.yaml", "line": line, "column": 3,
+                                                        "path": "servers.mongodb", "message": message}]
+    assert not (project / "out").exists()
+    # Without services_from, the same spec writes an override that docker-compose refuses: what the error prevents.
+    fine = cli_project(tmp_path / "control", services=services, compose_settings="  file: compose.tls.yaml\n")
+    assert cli(fine, "apply", "specs").returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+    refused = subprocess.run([need("docker-compose"), "-f", "compose.yaml", "-f", "out/compose.tls.yaml", "config"],
+                             cwd=fine, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "mongodb" in refused.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    ("services: [kafka]\n", "its `services:` is not a mapping of service names"),
+    ("name: x\n", "it has no top-level `services:` mapping, so it is not a compose file"),
+    ("services:\n  kafka: [unclosed\n", "it cannot be read as YAML: "),
+    ("a: &a [" + "[" * 70 + "]" * 70 + "]\nservices: {}\n", "it cannot be read as YAML: values nested deeper than 64 levels"),
+], ids=["services-list", "no-services", "bad-yaml", "too-deep"])
+def test_a_compose_file_that_gives_no_services_is_an_error_at_services_from(tmp_path, content, message):
+    project = cli_project(tmp_path)
+    (project / "compose.yaml").write_text(content)
+    result = cli(project, "validate", "specs")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line = (project / "specs/tlsgen.yaml").read_text().splitlines().index("  services_from: ../compose.yaml") + 1
+    assert f"specs/tlsgen.yaml:{line}:18: compose.services_from: cannot take services from compose.yaml: {message}" \
+        in result.stderr
+
+
+def test_the_users_compose_file_gets_the_specs_care(tmp_path):
+    """A FIFO is refused, not waited on; aliases are never expanded (a billion-laughs file is read in no time)."""
+    project = cli_project(tmp_path, compose_settings="  services_from: [../compose.yaml, ../fifo.yaml]\n")
+    laughs = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 10))
+    (project / "compose.yaml").write_text("l0: &l0 [lol]\n" + laughs + "services:\n" +
+                                          "".join(f"  {name}: {{image: x, labels: *l9}}\n" for name in USER_COMPOSE))
+    os.mkfifo(project / "fifo.yaml")
+    result = cli(project, "validate", "specs")
+    assert result.returncode == 1
+    assert "compose.services_from[1]: cannot read fifo.yaml: it is not a regular file" in result.stderr
+    os.unlink(project / "fifo.yaml")
+    (project / "fifo.yaml").write_text("services:\n  extra: {image: x}\n")
+    assert cli(project, "validate", "specs").returncode == 0
+    spec = read_spec(project / "specs")
+    assert {project / "compose.yaml", project / "fifo.yaml"} <= {p.absolute() for p in spec.inputs}
+    assert spec.compose.services == (*USER_COMPOSE, "extra")

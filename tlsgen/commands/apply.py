@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from ..diagnostics import Diagnostic, UserError
-from .common import EXIT_OK, add_out, add_output_format, add_spec, human, print_json, progress_printer
-from .reconcile import add_renew_rotate, apply_command, plan_json, prepare
+from .common import EXIT_OK, add_out, add_output_format, add_spec, human, print_json, progress_printer, warn
+from .reconcile import add_renew_rotate, apply_command, plan_json, prepare, spec_warnings
 
 NAME = "apply"
 HELP = "make out/ match the spec: keys, certificates, stores and configs; print each change and a summary"
@@ -33,6 +33,8 @@ def run(args) -> int:
 
     spec, out, options = prepare(args)
     check_owners(spec)
+    warnings = spec_warnings(spec)
+    warn(warnings, args.format)
     stream = human(args)
     with out.lock(args.lock_timeout, first_apply_undone_on_error=True):
         plan = make_plan(spec, out, options)  # under the lock: the plan is of what is really there
@@ -40,7 +42,8 @@ def run(args) -> int:
             plan.write_text(stream, verbose=args.verbose)
         apply_plan(plan, out, progress_printer())
     if args.json:
-        print_json(json_document(**plan.as_json(apply_command(args)), applied=True))
+        print_json(json_document(**plan.as_json(apply_command(args)), applied=True,
+                                 warnings=[w.as_json() for w in warnings]))
     print(f"apply complete: {plan.summary(done=True)}", file=stream)
     plan.write_notes(stream, apply_command(args), done=True)
     return EXIT_OK

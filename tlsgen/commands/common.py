@@ -91,6 +91,18 @@ def report(diagnostics: Iterable, output_format: str = "text") -> None:
             print(d.render(), file=sys.stderr)
 
 
+def warn(warnings: Iterable, output_format: str = "text") -> None:
+    """Warnings (diagnostics that stop nothing): `warning: place: path: message` lines on stderr, or
+    `::warning` annotations on stdout for --format github."""
+    for d in warnings:
+        if output_format == "github":
+            place = d.place
+            print(annotation("warning", f"{d.path}: {d.text}" if d.path else d.text, place.file if place else None,
+                             place.line if place else None, place.column if place else None))
+        else:
+            print(f"warning: {d.render()}", file=sys.stderr)
+
+
 def progress_printer(stream: TextIO = sys.stderr, clock: Callable[[], float] = time.monotonic) -> Callable[[str], None]:
     """Progress lines: each one on a terminal; elsewhere at most one every PROGRESS_EVERY seconds, so
     a short run prints nothing and a long one shows life in a CI log."""

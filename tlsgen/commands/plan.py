@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, EXIT_PENDING, add_out, add_output_format, add_spec, human, print_json, report
-from .reconcile import add_renew_rotate, apply_command, plan_json, prepare
+from .common import EXIT_OK, EXIT_PENDING, add_out, add_output_format, add_spec, human, print_json, report, warn
+from .reconcile import add_renew_rotate, apply_command, plan_json, prepare, spec_warnings
 
 NAME = "plan"
 HELP = "show what apply would create, update, renew and delete, and why; write nothing"
@@ -27,9 +27,11 @@ def run(args) -> int:
     from ..reconcile.planner import make_plan
 
     spec, out, options = prepare(args)
+    warnings = spec_warnings(spec)
+    warn(warnings, args.format)
     plan = make_plan(spec, out, options)
     if args.json:
-        print_json(plan_json(**plan.as_json(apply_command(args))))
+        print_json(plan_json(**plan.as_json(apply_command(args)), warnings=[w.as_json() for w in warnings]))
     else:
         plan.write_text(human(args), verbose=args.verbose)
         plan.write_notes(human(args), apply_command(args))

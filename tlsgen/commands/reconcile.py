@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from datetime import datetime, timezone
 
@@ -33,6 +34,13 @@ def prepare(args, now: datetime | None = None):
     options = Options(now=now, renew=frozenset(args.renew), rotate=frozenset(args.rotate_key),
                       proceed=frozenset(args.proceed), at_once=args.now)
     return spec, OutDir(spec.output), options
+
+
+def spec_warnings(spec) -> list:
+    """What plan and apply warn about a valid spec: services whose user will not be able to read their files."""
+    from ..model.ownership import ownership_warnings
+
+    return ownership_warnings(spec, os.geteuid())
 
 
 def apply_command(args) -> str:

@@ -113,7 +113,8 @@ def resolve(parsed: Parsed, sources: Sources, out: Path | None, source: Path, no
     output, output_at = _output_dir(parsed, locations, out)
     draft = Draft(source=source, locations=locations, now=now, defaults=parsed.defaults, cas={}, entities={},
                   trusted={}, facts={}, names=parsed.names, unknown=dict(parsed.failed), broken=parsed.broken,
-                  output=output, output_at=output_at, out_option=out is not None, compose=_compose(parsed, locations, output),
+                  output=output, output_at=output_at, out_option=out is not None,
+                  compose=_compose(parsed, sources, output, output_at),
                   compose_file_at=("compose", "file") if ("compose",) not in parsed.broken else None)
     draft.kinds = {name: section for section, name in parsed.names if section in KINDS}
     k = parsed.kubernetes
@@ -172,8 +173,9 @@ def _resolve_entity(draft: Draft, sources: Sources, kind: str, name: str, item: 
     values = {}
     for setting in INHERITED:
         values[setting], draft.origins[path + (setting,)] = _setting(draft, path, item, setting)
-    if kind == "servers":  # no image runs a TLS server's env file
-        values["image"], draft.origins[path + ("image",)] = "none", path
+    if kind == "servers":  # a server's image is its own (mongo | none): defaults.image names a Kafka image
+        own = getattr(item, "image", None)
+        values["image"], draft.origins[path + ("image",)] = (own, path + ("image",)) if own else ("none", path)
     values["password"] = _password(sources, draft.origins[path + ("password",)], values["password"])
     if values["owner"]:
         uid, _, gid = values["owner"].partition(":")
@@ -212,10 +214,21 @@ def _output_dir(parsed: Parsed, locations: Locations, out: Path | None) -> tuple
     return Path("out"), None
 
 
-def _compose(parsed: Parsed, locations: Locations, output: Path) -> Compose:
-    c = parsed.compose
+def _compose(parsed: Parsed, sources: Sources, output: Path, output_at: SpecPath | None) -> Compose:
+    c, locations = parsed.compose, sources.locations
+    # One path or a list: a list's items have places of their own.
+    ats = [("compose", "services_from", i) if ("compose", "services_from", i) in locations.values
+           else ("compose", "services_from") for i in range(len(c.services_from or ()))]
+    files = [Path(os.path.normpath(sources.file(at, name))) for at, name in zip(ats, c.services_from or ())]
+    found = [sources.compose_services(at, file) for at, file in zip(ats, files)]
+    services = tuple(dict.fromkeys(n for f in found for n in f.names)) if files and None not in found else None
     if c.project_dir is not None:
         project = Path(os.path.normpath(locations.file_of(("compose", "project_dir")).parent / c.project_dir))
-    else:
+    elif files:  # Compose's project directory is the directory of the first -f file
+        project = files[0].absolute().parent
+    elif output_at is not None:  # the spec places out/ (e.g. ../out beside the compose file): its parent
         project = Path(os.path.normpath(output.absolute().parent))
-    return Compose(file=c.file, project_dir=project)
+    else:  # --out, or out/ in the current directory: paths the user typed where they run docker compose
+        project = Path(os.path.abspath(os.curdir))
+    return Compose(file=c.file, project_dir=project, services_from=tuple(files), services=services,
+                   includes=tuple(file for file, f in zip(files, found) if f is not None and f.includes))

@@ -20,7 +20,7 @@ from ..diagnostics import Diagnostic, Place, did_you_mean, display_path
 from ..render.env import image_env_problem
 from ..spec.loader import dotted
 from ..spec.schema import KAFKA_IMAGE_MOUNT, LABEL_RE
-from . import ca_rules
+from . import ca_rules, compose_rules
 from .resolve import Draft
 from .topology import KINDS, Entity, chain_of
 
@@ -316,5 +316,5 @@ ENTITY_RULES: tuple[EntityRule, ...] = (
 )
 RULES: tuple[Rule, ...] = (
     unique_names, defaults_validity, *ca_rules.RULES, each_entity, service_mounts, output_dir, compose_file,
-    strimzi_cas,
+    strimzi_cas, *compose_rules.RULES,
 )

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 
 from ..diagnostics import Diagnostic, display_path
 from ..spec import schema
+from ..spec.compose_file import ComposeServices, NotAComposeFile, compose_services
 from ..spec.files import UnreadableFile, read_regular_file
 from ..spec.loader import Locations, SpecPath
 from .topology import ImportedCA, Secret, Trusted
@@ -122,6 +123,20 @@ class Sources:
             self.error(path, "not a PEM private key, or the password is wrong")
         except UnsupportedAlgorithm:
             self.error(path, "a private key of a kind tlsgen cannot read")
+        return None
+
+    def compose_services(self, path: SpecPath, file: Path) -> ComposeServices | None:
+        """The services the user's compose file defines (`compose.services_from`); watch follows the file."""
+        data = self.read_file(path, file)
+        if data is None:
+            return None
+        try:
+            return compose_services(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            self.error(path, f"cannot read {display_path(file)}: it is not UTF-8 text")
+        except NotAComposeFile as exc:
+            self.error(path, f"cannot take services from {display_path(file)}: {exc}",
+                       "name the compose file you run with docker compose -f")
         return None
 
     def trusted(self, name: str, item: schema.TrustedSpec) -> Trusted | None:

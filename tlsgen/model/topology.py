@@ -93,7 +93,7 @@ class Entity:
     service: str | None
     hostnames: tuple[str, ...]
     ip_addresses: tuple[str, ...]
-    image: str = "none"
+    image: str = "none"  # brokers, clients, workers: apache | confluent | none; servers: mongo | none
     port: int | None = None  # brokers
     client_auth: str | None = None  # brokers and servers
     brokers: tuple[str, ...] = ()  # clients and workers
@@ -137,6 +137,9 @@ class Trusted:
 class Compose:
     file: str | None  # relative to the output directory
     project_dir: Path
+    services_from: tuple[Path, ...] = ()  # the user's compose files
+    services: tuple[str, ...] | None = None  # the services they define; None: not known (no services_from)
+    includes: tuple[Path, ...] = ()  # those of services_from with an `include:`, whose services tlsgen does not see
 
 
 @dataclass(frozen=True)

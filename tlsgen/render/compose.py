@@ -54,11 +54,12 @@ def render_compose_override(spec: Spec, env_file_of) -> str | None:
             env_files.append(f"{directory}/{env_name}")
 
     itself = os.path.relpath(os.path.join(output, spec.compose.file), project)
+    yours = " ".join(f"-f {os.path.relpath(f, project)}" for f in spec.compose.services_from) or "-f compose.yaml"
     lines = [
         f"# {WRITTEN_BY}",
         "# Compose override: mounts each entity's directory read-only into its service and loads its",
         "# env file. From the project directory, on top of your own compose file:",
-        f"#   docker compose -f compose.yaml -f {itself} up",
+        f"#   docker compose {yours} -f {itself} up",
         "# (docker-compose v1 alike). Paths are relative to the project directory, as Compose resolves them.",
     ]
     if not services:

@@ -127,6 +127,18 @@ class _BoundedLoader(yaml.SafeLoader):
             self.depth -= 1
 
 
+def compose_node(text: str) -> yaml.Node | None:
+    """The node tree of one YAML document that is not a spec (a user's compose file), composed under
+    the same depth bound; aliases stay shared nodes, never expanded. yaml.YAMLError when it is not YAML."""
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_node()
+    except _Refused as exc:
+        raise yaml.MarkedYAMLError(problem=exc.message, problem_mark=exc.mark) from None
+    finally:
+        loader.dispose()
+
+
 class _Builder:
     """Turns one file's node tree into values, recording places and collecting diagnostics.
 

@@ -58,6 +58,8 @@ StoreFormat = Annotated[Literal[STORE_FORMATS], _choice(STORE_FORMATS, "store fo
 Pkcs12Profile = Annotated[Literal["modern", "legacy"], _choice(("modern", "legacy"), "pkcs12 profile")]
 ClientAuth = Annotated[Literal["required", "requested", "none"], _choice(("required", "requested", "none"), "client_auth")]
 Image = Annotated[Literal["apache", "confluent", "none"], _choice(("apache", "confluent", "none"), "image")]
+# A server's image names only the user its container runs as: no image reads a server's TLS from the env.
+ServerImage = Annotated[Literal["mongo", "none"], _choice(("mongo", "none"), "server image")]
 
 
 class StrictModel(BaseModel):
@@ -150,8 +152,9 @@ def _owner_in_range(value: str) -> str:
 
 
 OwnerField = Annotated[str, BeforeValidator(_owner_text), Field(pattern=OWNER_RE.pattern), AfterValidator(_owner_in_range)]
-OWNER_DOC = ("UID[:GID] to chown the entity's directory and files to, so a container user (the Kafka images run "
-             "as uid 1000) can read its 0600 files on a bind mount; needs the right to chown")
+OWNER_DOC = ("UID[:GID] to chown the entity's directory and files to, so a container user can read its 0600 files "
+             "on a bind mount; needs the right to chown. Default, where tlsgen runs as root: the user of the "
+             "entity's image (apache, confluent: 1000:1000; mongo: 999:999)")
 # Mount paths reach KAFKA_OPTS (word-split, unquoted), env files and compose: no quotes, `$`, `#`, spaces.
 MountPath = Annotated[str, Field(pattern=r"^(/([A-Za-z0-9_@+:-]|\.[A-Za-z0-9_@+:-]|\.\.[A-Za-z0-9._@+:-])[A-Za-z0-9._@+:-]*)+/?$")]
 MOUNT_DOC = "absolute path where the service sees its own directory; paths in generated files point there"
@@ -172,7 +175,9 @@ class Defaults(StrictModel):
     password: PasswordSource = Field("generate", description=PASSWORD_DOC)
     mount: MountPath = Field(KAFKA_IMAGE_MOUNT, description=MOUNT_DOC)
     image: Image = Field("none", description=(
-        "apache | confluent | none: whose docker image env conventions the env file follows"))
+        "apache | confluent | none: the docker image of brokers, clients and workers, whose env conventions "
+        "their env files follow and whose user (uid 1000) owns their files when tlsgen runs as root; servers "
+        "do not inherit it"))
     owner: OwnerField | None = Field(None, description=OWNER_DOC)
 
 
@@ -255,17 +260,40 @@ class ServerSpec(EntityBase):
 
     hostnames: list[Hostname] | None = Field(None, description="DNS SANs; default [name]")
     client_auth: ClientAuth = Field("required", description="whether clients must present certificates")
+    image: ServerImage | None = Field(None, description=(
+        "mongo | none: the docker image the server runs; mongo (the official image) runs mongod as "
+        "999:999, who owns the files when tlsgen runs as root; default none (not from defaults.image)"))
 
 
 class TrustedSpec(StrictModel):
     file: str = Field(min_length=1, description="PEM file with one or more certificates, relative to this spec file")
 
 
+def _one_or_more(value: Any) -> Any:
+    """`services_from: compose.yaml` or a list of files, as `docker compose -f a -f b` takes them."""
+    if isinstance(value, str):
+        return [value]
+    if value is not None and not isinstance(value, list):
+        raise PydanticCustomError("paths", "expected a path or a list of paths, such as ../compose.yaml")
+    if value == []:
+        raise PydanticCustomError("paths", "an empty list names no compose file; name one, or remove services_from")
+    return value
+
+
+# A path that goes into the override's comments as it is: no line breaks or other control characters.
+ComposePath = Annotated[str, Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class ComposeSpec(StrictModel):
     file: str | None = Field("compose.tls.yaml", description="compose override written inside the output directory; null: none")
+    services_from: Annotated[list[ComposePath], BeforeValidator(_one_or_more)] | None = Field(
+        None, min_length=1, description=(
+            "your compose file (or files, as given to docker compose -f), relative to this spec file: only the "
+            "services it defines get volumes and env files, and an entity whose service it lacks is an error"))
     project_dir: str | None = Field(None, description=(
-        "the compose project directory, relative to this spec file's directory; default: the parent of the "
-        "output directory"))
+        "the compose project directory (Compose resolves relative paths from it), relative to this spec file's "
+        "directory; default: the directory of the first services_from file; without one, the parent of the "
+        "spec's output directory, or the current directory when --out or the default out/ is used"))
 
 
 # A Kubernetes namespace is a DNS-1123 label (k8s.io/apimachinery validation.IsDNS1123Label).
@@ -324,4 +352,7 @@ def json_schema() -> dict:
             # A section whose entries are all commented out is null in YAML; validate takes it as empty.
             body = {k: prop.pop(k) for k in list(prop) if k not in ("description", "default", "title")}
             prop["anyOf"] = [body, {"type": "null"}]
+    # services_from takes one path as well as a list (see _one_or_more); pydantic only sees the list.
+    services_from = schema["$defs"]["ComposeSpec"]["properties"]["services_from"]["anyOf"]
+    services_from.insert(0, services_from[0]["items"])
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "tlsgen spec"}

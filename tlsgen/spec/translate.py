@@ -31,6 +31,7 @@ _PATTERN_MESSAGES = {
     "owner": "must be UID or UID:GID, in numbers, such as 1000:1000",
     "service": "is not a compose service name (letters, digits, '.', '_', '-')",
     "namespace": "is not a Kubernetes namespace (lowercase letters, digits and '-', at most 63, such as kafka)",
+    "services_from": "holds a line break or another control character, which no compose file's name needs",
 }
 # Values under these keys may be secrets (a password typed where a variable name goes): never quoted back.
 _SECRET_KEYS = ("password", "env")
