@@ -17,6 +17,7 @@ from pathlib import Path
 from ..diagnostics import UserError
 from ..spec.loader import load
 from ..spec.translate import parse
+from . import kafka_rules
 from .resolve import Draft, resolve
 from .rules import check
 from .sources import Sources
@@ -33,7 +34,7 @@ def read_spec(source: Path | None = None, out: Path | None = None, now: datetime
     parsed = parse(raw)
     sources = Sources(raw.locations)
     draft = resolve(parsed, sources, out, source, now or datetime.now(timezone.utc))
-    problems = [*raw.problems, *parsed.problems, *sources.problems, *check(draft)]
+    problems = [*raw.problems, *parsed.problems, *sources.problems, *check(draft), *kafka_rules.check(draft)]
     if problems:
         raise UserError(problems)
     return _finished(draft, sources)
@@ -47,4 +48,5 @@ def _finished(draft: Draft, sources: Sources) -> Spec:
     explicit = {name for name, e in entities.items() if draft.written(e, "trust")}
     return Spec(source=draft.source, output=draft.output, cas=draft.cas,
                 entities=with_default_trust(entities, draft.cas, explicit), trusted=draft.trusted,
-                compose=draft.compose, inputs=tuple(dict.fromkeys(sources.inputs)), origins=draft.public_origins())
+                compose=draft.compose, inputs=tuple(dict.fromkeys(sources.inputs)), origins=draft.public_origins(),
+                kafka=draft.kafka, warnings=tuple(kafka_rules.warnings(draft)))

@@ -17,6 +17,7 @@ from ..diagnostics import Diagnostic
 from ..spec import schema
 from ..spec.loader import Locations, SpecPath, dotted
 from ..spec.translate import Parsed
+from .acls import KafkaSettings, resolve_acls, resolve_kafka
 from .sources import CertFacts, Sources
 from .topology import CA, CA_DEFAULT_VALIDITY, KINDS, SERVING_KINDS, SUBJECT_ORDER, Compose, Entity, Origin, Secret, Subject, \
     Trusted
@@ -63,6 +64,7 @@ class Draft:
     compose_file_at: SpecPath | None  # None when compose did not parse
     origins: dict[SpecPath, SpecPath] = field(default_factory=dict)  # (section, name, setting) -> where written
     kinds: dict[str, str] = field(default_factory=dict)  # entity name -> its kind, for every entity written
+    kafka: KafkaSettings = KafkaSettings()  # the `kafka:` section
 
     def at(self, entry: CA | Entity, setting: str) -> SpecPath:
         """Where a CA's or entity's setting was written: its own line, `defaults`, or (built in) the entry."""
@@ -114,6 +116,7 @@ def resolve(parsed: Parsed, sources: Sources, out: Path | None, source: Path, no
                   output=output, output_at=output_at, out_option=out is not None, compose=_compose(parsed, locations, output),
                   compose_file_at=("compose", "file") if ("compose",) not in parsed.broken else None)
     draft.kinds = {name: section for section, name in parsed.names if section in KINDS}
+    draft.kafka = resolve_kafka(parsed.kafka)
     for name, item in parsed.entries["cas"].items():
         _resolve_ca(draft, sources, name, item)
     for name, item in parsed.entries["trusted"].items():
@@ -180,7 +183,7 @@ def _resolve_entity(draft: Draft, sources: Sources, kind: str, name: str, item: 
         trust=tuple(item.trust or ()), service=item.service if "service" in item.model_fields_set else name,
         hostnames=tuple(hostnames), ip_addresses=tuple(item.ip_addresses or ()), port=getattr(item, "port", None),
         client_auth=getattr(item, "client_auth", None), brokers=tuple(getattr(item, "brokers", ())),
-        connects_to=tuple(getattr(item, "connects_to", ())), **values)
+        connects_to=tuple(getattr(item, "connects_to", ())), acls=resolve_acls(getattr(item, "acls", ())), **values)
 
 
 def _password(sources: Sources, at: SpecPath, source: Any) -> Secret | None:
