@@ -75,6 +75,18 @@ def report(diagnostics: Iterable, output_format: str = "text") -> None:
             print(d.render(), file=sys.stderr)
 
 
+def report_warnings(diagnostics: Iterable, output_format: str = "text") -> None:
+    """Spec warnings (legal, probably not meant): `warning: ` lines on stderr, or annotations on stdout
+    for --format github. They never change the exit status."""
+    for d in diagnostics:
+        if output_format == "github":
+            place = d.place
+            print(annotation("warning", f"{d.path}: {d.text}" if d.path else d.text, place.file if place else None,
+                             place.line if place else None, place.column if place else None))
+        else:
+            print(f"warning: {d.render()}", file=sys.stderr)
+
+
 def progress_printer(stream: TextIO = sys.stderr, clock: Callable[[], float] = time.monotonic) -> Callable[[str], None]:
     """Progress lines: each one on a terminal; elsewhere at most one every PROGRESS_EVERY seconds, so
     a short run prints nothing and a long one shows life in a CI log."""

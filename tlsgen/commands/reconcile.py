@@ -5,6 +5,8 @@ from __future__ import annotations
 import shlex
 from datetime import datetime, timezone
 
+from .common import report_warnings
+
 
 def add_renew_rotate(parser) -> None:
     parser.add_argument("--renew", action="append", default=[], metavar="NAME",
@@ -27,6 +29,7 @@ def prepare(args, now: datetime | None = None):
 
     now = now or datetime.now(timezone.utc)
     spec = read_spec(args.spec, args.out, now)
+    report_warnings(spec.warnings, getattr(args, "format", "text"))
     options = Options(now=now, renew=frozenset(args.renew), rotate=frozenset(args.rotate_key),
                       proceed=frozenset(args.proceed), at_once=args.now)
     return spec, OutDir(spec.output), options

@@ -152,7 +152,8 @@ class Plan:
 
     def as_json(self, command: str = "tlsgen apply") -> dict:
         return {"out": self.out, "changes": [c.as_json() for c in self.changes], "summary": self.counts(),
-                "rollovers": [n.as_json(command) for n in self.notes]}
+                "rollovers": [n.as_json(command) for n in self.notes],
+                "warnings": [w.as_json() for w in self.spec.warnings]}
 
     def write_notes(self, stream: TextIO, command: str = "tlsgen apply", done: bool = False) -> None:
         """What this plan does to CA rollovers and what comes next (said even when nothing changes)."""
