@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ..diagnostics import Diagnostic, Place, did_you_mean, display_path
+from ..layout import RESERVED
 from ..render.env import image_env_problem
 from ..spec.loader import dotted
 from ..spec.schema import KAFKA_IMAGE_MOUNT, LABEL_RE
@@ -120,7 +121,7 @@ def compose_file(draft: Draft) -> Iterator[Diagnostic]:
     if Path(file).is_absolute() or ".." in parts or not parts or any(c < " " for c in file):
         yield draft.diagnostic(at, f"'{file}' must be a relative path inside the output directory",
                                "such as compose.tls.yaml")
-    elif parts[0] in (*KINDS, "cas", ".tlsgen", ".gitignore"):
+    elif parts[0] in RESERVED:
         yield draft.diagnostic(at, f"'{file}' would collide with tlsgen's own files", "such as compose.tls.yaml")
 
 

@@ -18,6 +18,7 @@ from ..crypto import pki, stores
 from ..layout import Artifact, Role
 from ..model import Entity, Spec
 from ..render import Passwords, render_compose, render_config
+from ..render.acls import render_acl_script
 from .state import Digester
 
 GITIGNORE_TEXT = b"*\n"
@@ -108,7 +109,7 @@ class Materials:
 def made_from(a: Artifact, m: Materials) -> dict:
     """The inputs of a file as state records them: fingerprints and settings, never a secret
     (passwords by their HMAC). None stands for a fingerprint of something still to be made."""
-    if a.role in (Role.GITIGNORE, Role.COMPOSE, Role.PASSWORD):
+    if a.role in (Role.GITIGNORE, Role.COMPOSE, Role.PASSWORD, Role.ACL_SCRIPT):
         return {}
     me = m[a.name]
     if a.role is Role.KEY:
@@ -148,6 +149,8 @@ def content(a: Artifact, m: Materials) -> bytes | None:
         return GITIGNORE_TEXT
     if a.role is Role.COMPOSE:
         return render_compose(m.spec).encode()
+    if a.role is Role.ACL_SCRIPT:
+        return render_acl_script(m.spec).encode()
     if a.role is Role.KEY:
         return m[a.name].key_pem
     if a.role is Role.CERTIFICATE:
