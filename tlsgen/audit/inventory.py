@@ -9,6 +9,7 @@ from cryptography import x509
 
 from ..crypto import pki
 from ..model import Spec
+from ..model.acls import mapped_or_none
 from ..model.principals import rfc2253
 from ..reconcile.outdir import OutDir
 
@@ -22,7 +23,7 @@ class Item:
     sans: list[str]
     not_after: str | None
     days_left: int | None
-    kafka_principal: str | None
+    kafka_principal: str | None  # as the brokers map the subject (kafka.principal_mapping_rules); None: refused
     mongodb_user: str | None
     files: list[str]
 
@@ -51,6 +52,6 @@ def inventory(spec: Spec, out: OutDir, now: datetime) -> list[Item]:
         leaf = kind != "cas"
         items.append(Item(
             name, kind, issuer, subject, list(pki.sans_of(cert)), cert.not_valid_after_utc.isoformat(),
-            (cert.not_valid_after_utc - now).days, f"User:{subject}" if leaf else None,
+            (cert.not_valid_after_utc - now).days, mapped_or_none(spec.kafka.rules, subject) if leaf else None,
             subject if leaf else None, files))
     return items
