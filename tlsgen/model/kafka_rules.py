@@ -185,7 +185,7 @@ def _resource(draft: Draft, acl: Acl, at: SpecPath) -> Iterator[Diagnostic]:
     where, prefixed = at + (acl.resource,), acl.pattern == "prefixed"
     if acl.name == "*" and prefixed:
         yield draft.diagnostic(where, f"with pattern: prefixed, '*' is a literal first character, not every "
-                               f"{acl.resource}", f"leave pattern out (literal) for every {acl.resource}")
+                               f"{acl.resource}", f"remove pattern: only with the literal pattern is '*' every {acl.resource}")
     elif acl.resource == "topic" and acl.name != "*" and (not TOPIC_RE.match(acl.name) or acl.name in (".", "..")
                                                           and not prefixed):
         yield draft.diagnostic(where, f"'{acl.name}' is not a Kafka topic name{' prefix' if prefixed else ''}: "
