@@ -59,7 +59,7 @@ class Role(str, Enum):
     PASSWORD = "password"
     CONFIG = "config"
     COMPOSE = "compose"
-    ACL_SCRIPT = "acl script"
+    ACL_SCRIPT = "kafka-acls script"
 
 
 # Every config holds a password or names a key (a librdkafka file names the unencrypted key; a broker
