@@ -103,7 +103,8 @@ ROWS = [
         "      - {topic: 'a b', operations: []}\n"
         "      - {group: '*', pattern: prefixed, operations: [read], host: kafka.example}\n"
         "      - {transactional_id: tx, operations: [read], host: 'fe80::1%eth0'}\n"
-        "      - {topic: 'x*', operations: [describe_configs]}\n",
+        "      - {topic: 'x*', operations: [describe_configs]}\n"
+        '      - {group: "con\\nsumers", operations: [read]}\n',
         ["tls.yaml:8:57: workers.sink.acls[0].operations[0]: a cluster does not take the operation read: kafka-acls "
          "refuses the pair (AclEntry.supportedOperations) (a cluster takes all, create, cluster_action, "
          "describe_configs, alter_configs, idempotent_write, alter, describe)",
@@ -124,7 +125,9 @@ ROWS = [
          "host with the client's IP address, so a host name (or a zone) never matches (write the client's IP address, "
          "or '*' for any)",
          "tls.yaml:12:17: workers.sink.acls[4].topic: 'x*' is not a Kafka topic name: Kafka's topics are letters, "
-         "digits, '.', '_' and '-', at most 249, and not . or .. (for every topic write topic: '*')"]),
+         "digits, '.', '_' and '-', at most 249, and not . or .. (for every topic write topic: '*')",
+         "tls.yaml:13:17: workers.sink.acls[5].group: the group name holds a control character (such as a newline), "
+         "which kafka-acls.sh would pass on the command line (remove it)"]),
     Row("acls-control", kafka_rules.acls, ROOT + "workers:\n  sink:\n    issuer: root\n    acls:\n"
         "      - {cluster: kafka-cluster, operations: [idempotent_write, all]}\n"
         "      - {topic: '*', operations: [read, describe_configs]}\n"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .principals import PrincipalError, Rule, parse_rules, principal, rfc2253, rules_config_value
 
@@ -170,14 +170,6 @@ def mapped_or_none(rules: Sequence[str], subject: str) -> str | None:
         return principal(mapping_rules(tuple(rules)), subject)
     except (PrincipalError, ValueError):
         return None
-
-
-def by_entity(found: list[Binding]) -> Iterator[tuple[str, list[Binding]]]:
-    """Bindings grouped by entity, in order."""
-    groups: dict[str, list[Binding]] = {}
-    for b in found:
-        groups.setdefault(b.entity, []).append(b)
-    yield from groups.items()
 
 
 def resolve_acls(written: Sequence) -> tuple[Acl, ...]:

@@ -14,7 +14,8 @@ from typing import Callable, Iterable, Iterator
 
 from ..diagnostics import Diagnostic, did_you_mean
 from ..spec.loader import SpecPath
-from .acls import ACL_KINDS, Acl, KAFKA_KINDS, SUPPORTED, is_principal, principal_of, principal_problem, uses_authorization
+from .acls import (ACL_KINDS, KAFKA_KINDS, SUPPORTED, Acl, is_principal, principal_of, principal_problem,
+                   uses_authorization)
 from .principals import PrincipalError, Rule, RuleError, map_principal, parse_rules, rfc2253
 from .resolve import Draft
 from .topology import Entity
@@ -24,7 +25,7 @@ WORD = {"brokers": "broker", "clients": "client", "workers": "worker", "servers"
 # Kafka's legal topic names (clients/src/main/java/org/apache/kafka/common/internals/Topic.java: validate()).
 TOPIC_RE = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
-Rule_ = Callable[[Draft], Iterable[Diagnostic]]
+Check = Callable[[Draft], Iterable[Diagnostic]]
 
 
 def check(draft: Draft) -> list[Diagnostic]:
@@ -182,15 +183,23 @@ def _resource(draft: Draft, acl: Acl, at: SpecPath) -> Iterator[Diagnostic]:
             yield draft.diagnostic(at + ("pattern",), "the cluster has one name, kafka-cluster, so it takes no "
                                    "pattern (kafka-acls ignores --cluster with a prefixed pattern)", "remove pattern")
         return
-    where, prefixed = at + (acl.resource,), acl.pattern == "prefixed"
-    if acl.name == "*" and prefixed:
+    where, prefixed, name = at + (acl.resource,), acl.pattern == "prefixed", acl.name
+    if name == "*" and prefixed:
         yield draft.diagnostic(where, f"with pattern: prefixed, '*' is a literal first character, not every "
-                               f"{acl.resource}", f"remove pattern: only with the literal pattern is '*' every {acl.resource}")
-    elif acl.resource == "topic" and acl.name != "*" and (not TOPIC_RE.match(acl.name) or acl.name in (".", "..")
-                                                          and not prefixed):
-        yield draft.diagnostic(where, f"'{acl.name}' is not a Kafka topic name{' prefix' if prefixed else ''}: "
-                               "Kafka's topics are letters, digits, '.', '_' and '-', at most 249, and not . or ..",
-                               "for every topic write topic: '*'" if "*" in acl.name else "rename it, such as billing.invoices")
+                               f"{acl.resource}", f"remove pattern: only with the literal pattern is '*' every "
+                               f"{acl.resource}")
+    elif acl.resource == "topic" and name != "*" and not _topic_name(name, prefixed):
+        yield draft.diagnostic(where, f"'{name}' is not a Kafka topic name{' prefix' if prefixed else ''}: Kafka's "
+                               "topics are letters, digits, '.', '_' and '-', at most 249, and not . or ..",
+                               "for every topic write topic: '*'" if "*" in name else
+                               "rename it, such as billing.invoices")
+    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+        yield draft.diagnostic(where, f"the {acl.resource} name holds a control character (such as a newline), "
+                               "which kafka-acls.sh would pass on the command line", "remove it")
+
+
+def _topic_name(name: str, prefix: bool) -> bool:
+    return bool(TOPIC_RE.match(name)) and (prefix or name not in (".", ".."))
 
 
 def _host(draft: Draft, acl: Acl, at: SpecPath) -> Iterator[Diagnostic]:
@@ -227,5 +236,5 @@ def shared_principals(draft: Draft) -> Iterator[Diagnostic]:
                                    "give them subjects that the rules map apart, if they should differ", key=True)
 
 
-RULES: tuple[Rule_, ...] = (mapping_rules, mapped_entities, super_users, admin, acls)
-WARNINGS: tuple[Rule_, ...] = (shared_principals,)
+RULES: tuple[Check, ...] = (mapping_rules, mapped_entities, super_users, admin, acls)
+WARNINGS: tuple[Check, ...] = (shared_principals,)

@@ -138,7 +138,8 @@ def _setup(config: str | None, bootstrap: str) -> list[str]:
         f'  echo "{ACL_SCRIPT}: set BOOTSTRAP_SERVERS to host:port of a broker" >&2; exit 2',
         "fi",
         'if [ -z "$acls" ]; then',
-        f'  echo "{ACL_SCRIPT}: no kafka-acls or kafka-acls.sh on PATH; set KAFKA_ACLS to Kafka\'s bin/kafka-acls.sh" >&2',
+        f'  echo "{ACL_SCRIPT}: no kafka-acls or kafka-acls.sh on PATH; set KAFKA_ACLS to Kafka\'s '
+        'bin/kafka-acls.sh" >&2',
         "  exit 1",
         "fi",
         'if [ ! -r "$config" ]; then',
