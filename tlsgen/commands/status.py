@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from .common import EXIT_OK, add_out, add_output_format, add_spec, human, print_json
 
 NAME = "status"
-HELP = ("inventory: each certificate's subject, SANs, issuer, expiry, days left, Kafka principal, "
+HELP = ("inventory: each certificate's subject, SANs, issuer, expiry, days left, Kafka principal and ACLs, "
         "MongoDB X.509 user and files")
 EXAMPLE = "  tlsgen status\n  tlsgen status --json | jq -r '.items[] | select(.days_left < 30) | .name'"
 
