@@ -1,5 +1,6 @@
-"""tlsgen.model.principals: Kafka's own SslPrincipalMapperTest vectors, then each place where Java and
-Python differ (regex syntax and meaning, $n replacement, case, RFC 2253 printing).
+"""tlsgen.model.principals and java_regex (the Java regexes its rules are written in): Kafka's own
+SslPrincipalMapperTest vectors, then each place where Java and Python differ (regex syntax and meaning,
+$n replacement, case, RFC 2253 printing).
 
 tests/interop/test_principals_java.py checks the same answers against Java itself.
 """

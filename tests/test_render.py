@@ -28,14 +28,15 @@ PEM_PW = Passwords(keystore=None, truststore=None, key="Key-pass.3")
 #   clients/src/main/java/org/apache/kafka/common/config/internals/BrokerSecurityConfigs.java (ssl.*),
 #   clients/src/main/java/org/apache/kafka/clients/CommonClientConfigs.java,
 #   server/src/main/java/org/apache/kafka/network/SocketServerConfigs.java,
-#   server/src/main/java/org/apache/kafka/server/config/ReplicationConfigs.java.
+#   server/src/main/java/org/apache/kafka/server/config/ReplicationConfigs.java,
+#   metadata/src/main/java/org/apache/kafka/metadata/authorizer/StandardAuthorizer.java (super.users).
 KAFKA_DOCUMENTED = frozenset("""
     ssl.protocol ssl.provider ssl.cipher.suites ssl.enabled.protocols ssl.keystore.type ssl.keystore.key
     ssl.keystore.certificate.chain ssl.truststore.certificates ssl.keystore.location ssl.keystore.password
     ssl.key.password ssl.truststore.type ssl.truststore.location ssl.truststore.password
     ssl.keymanager.algorithm ssl.trustmanager.algorithm ssl.endpoint.identification.algorithm
     ssl.secure.random.implementation ssl.engine.factory.class
-    ssl.principal.mapping.rules ssl.client.auth ssl.allow.dn.changes ssl.allow.san.changes
+    ssl.principal.mapping.rules ssl.client.auth ssl.allow.dn.changes ssl.allow.san.changes super.users
     bootstrap.servers security.protocol
     listeners advertised.listeners listener.security.protocol.map
     security.inter.broker.protocol inter.broker.listener.name

@@ -17,12 +17,14 @@ from .model import CA, Entity, Spec
 KINDS = ("brokers", "clients", "workers", "servers")
 DIR_MODE = 0o700
 SECRET_MODE, PUBLIC_MODE = 0o600, 0o644
+SCRIPT_MODE = 0o755  # kafka-acls.sh: run by hand, and holds no secret (it names the admin's properties file)
 
 GITIGNORE = ".gitignore"  # "*": out/ holds private keys and is never committed
 TLSGEN_DIR = ".tlsgen"  # tlsgen's own records: state, journal, salt
+ACL_SCRIPT = "kafka-acls.sh"  # the spec's Kafka ACLs, added with kafka-acls (render/acls.py)
 # Names at the top of out/ that belong to tlsgen; a compose file may not take one.
 KUBERNETES_DIR = "kubernetes"  # out/kubernetes/kustomization.yaml, for kubectl apply -k
-RESERVED = (*KINDS, "cas", TLSGEN_DIR, GITIGNORE, KUBERNETES_DIR)
+RESERVED = (*KINDS, "cas", TLSGEN_DIR, GITIGNORE, KUBERNETES_DIR, ACL_SCRIPT)
 
 CA_KEY, CA_CERT = "ca.key", "ca.crt"
 CHAIN = "chain.pem"  # leaf first, then intermediates
@@ -59,6 +61,7 @@ class Role(str, Enum):
     CONFIG = "config"
     COMPOSE = "compose"
     KUSTOMIZATION = "kustomization"  # config: "kubernetes" (the one to apply), a kind, or "cas" (Strimzi's)
+    ACL_SCRIPT = "kafka-acls script"
 
 
 # Every config holds a password or names a key (a librdkafka file names the unencrypted key; a broker
@@ -83,6 +86,8 @@ class Artifact:
 
     @property
     def mode(self) -> int:
+        if self.role is Role.ACL_SCRIPT:
+            return SCRIPT_MODE
         return SECRET_MODE if self.secret else PUBLIC_MODE
 
     @property
@@ -193,6 +198,8 @@ def artifacts(spec: Spec, rollover_steps: Mapping[str, str] = MappingProxyType({
         files.append(Artifact(spec.compose.file, "", Role.COMPOSE))
     if spec.kubernetes is not None:
         files += kubernetes_artifacts(spec)
+    if any(e.acls for e in spec.entities.values()):
+        files.append(Artifact(ACL_SCRIPT, "", Role.ACL_SCRIPT))
     return files
 
 

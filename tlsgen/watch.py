@@ -79,6 +79,8 @@ class Watcher:
             self.failed(f"{why}: apply stopped; the next cycle completes it once this is fixed", exc, stamp)
             return
         self.say(f"{why}: {plan.summary(done=True)}")
+        for warning in spec.warnings:
+            print(f"  warning: {warning.render()}", file=self.errors, flush=True)
         if not plan.empty:
             plan.write_text(self.stream)
         self.last = Cycle(inputs, out.root.absolute(), plan.next_due, stamp)

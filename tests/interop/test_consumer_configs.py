@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -376,9 +377,9 @@ def verify(project: Path, out: Path):
 
 @pytest.fixture
 def damaged(applied, tmp_path) -> Path:
-    """A copy of the applied out/ (modes kept) to break."""
+    """A copy of the applied out/ (modes and owners kept: the images' users own their directories) to break."""
     copy = tmp_path / "out"
-    shutil.copytree(applied.out, copy, symlinks=True)
+    subprocess.run(["cp", "-a", str(applied.out), str(copy)], check=True)
     return copy
 
 

@@ -9,6 +9,8 @@ from cryptography import x509
 
 from ..crypto import pki
 from ..model import Spec
+from ..model.acls import mapped_or_none
+from ..model.principals import rfc2253
 from ..reconcile.outdir import OutDir
 
 
@@ -21,37 +23,12 @@ class Item:
     sans: list[str]
     not_after: str | None
     days_left: int | None
-    kafka_principal: str | None
+    kafka_principal: str | None  # as the brokers map the subject (kafka.principal_mapping_rules); None: refused
     mongodb_user: str | None
     files: list[str]
 
     def as_json(self) -> dict:
         return asdict(self)
-
-
-_RFC2253_KEYWORDS = {"CN", "C", "L", "ST", "O", "OU", "STREET", "DC", "UID"}
-_JAVA_ESCAPED = ',=+<>#;"\\'
-
-
-def rfc2253(name: x509.Name) -> str:
-    """The subject as Java's X500Principal.getName() prints it, which is what Kafka's default
-    principal builder puts after "User:" (and MongoDB's X.509 user name): most specific RDN first,
-    and Java's escaping (sun.security.x509.AVA.toRFC2253String escapes ,=+<>#;"\\ anywhere in a
-    value, and a leading or trailing space) rather than RFC 4514's."""
-    rdns = []
-    for rdn in reversed(list(name.rdns)):
-        parts = []
-        for attr in rdn:
-            key = attr.rfc4514_attribute_name
-            key = key if key in _RFC2253_KEYWORDS else attr.oid.dotted_string
-            text = str(attr.value)
-            body = text.strip(" ")
-            lead = len(text) - len(text.lstrip(" ")) if body else len(text)
-            trail = len(text) - len(text.rstrip(" ")) if body else 0
-            value = "\\ " * lead + "".join("\\" + c if c in _JAVA_ESCAPED else c for c in body) + "\\ " * trail
-            parts.append(f"{key}={value}")
-        rdns.append("+".join(parts))
-    return ",".join(rdns)
 
 
 def inventory(spec: Spec, out: OutDir, now: datetime) -> list[Item]:
@@ -75,6 +52,6 @@ def inventory(spec: Spec, out: OutDir, now: datetime) -> list[Item]:
         leaf = kind != "cas"
         items.append(Item(
             name, kind, issuer, subject, list(pki.sans_of(cert)), cert.not_valid_after_utc.isoformat(),
-            (cert.not_valid_after_utc - now).days, f"User:{subject}" if leaf else None,
+            (cert.not_valid_after_utc - now).days, mapped_or_none(spec.kafka.rules, subject) if leaf else None,
             subject if leaf else None, files))
     return items

@@ -7,6 +7,7 @@ import shlex
 from datetime import datetime, timezone
 
 
+
 def add_renew_rotate(parser) -> None:
     parser.add_argument("--renew", action="append", default=[], metavar="NAME",
                         help="reissue this CA's or entity's certificate (repeatable); a CA reissues all below it")
@@ -37,10 +38,11 @@ def prepare(args, now: datetime | None = None):
 
 
 def spec_warnings(spec) -> list:
-    """What plan and apply warn about a valid spec: services whose user will not be able to read their files."""
+    """What plan and apply warn about a valid spec: what validation found legal but probably not meant
+    (two entities with one Kafka principal), and services whose user will not be able to read their files."""
     from ..model.ownership import ownership_warnings
 
-    return ownership_warnings(spec, os.geteuid())
+    return [*spec.warnings, *ownership_warnings(spec, os.geteuid())]
 
 
 def apply_command(args) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from .common import EXIT_ERROR, EXIT_OK, add_expiring_within, add_out, add_output_format, add_spec, human, print_json
 
 NAME = "status"
-HELP = ("inventory: each certificate's subject, SANs, issuer, expiry, days left, Kafka principal, "
+HELP = ("inventory: each certificate's subject, SANs, issuer, expiry, days left, Kafka principal and ACLs, "
         "MongoDB X.509 user and files")
 EXAMPLE = ("  tlsgen status\n  tlsgen status --expiring-within 14d   # exit 1 if anything ends within 14 days\n"
            "  tlsgen status --json | jq -r '.items[] | select(.days_left < 30) | .name'")
@@ -22,13 +22,14 @@ def add_arguments(parser) -> None:
 
 
 def json_document(**values) -> dict:
-    return {"items": [], "rollovers": [], "expiring": [], "errors": [], **values}
+    return {"items": [], "acls": [], "rollovers": [], "expiring": [], "errors": [], **values}
 
 
 def run(args) -> int:
     from ..audit.expiry import certificates, expiring
     from ..audit.inventory import inventory
     from ..diagnostics import display_path
+    from ..model.acls import bindings
     from ..model.read import read_spec
     from ..reconcile.outdir import OutDir
     from ..reconcile.state import load
@@ -41,8 +42,9 @@ def run(args) -> int:
     window = args.expiring_within
     ending = expiring(certificates(spec, out), now, window.delta) if window else []
     code = EXIT_ERROR if ending else EXIT_OK
+    acls = bindings(spec)
     if args.json:
-        print_json(json_document(items=[i.as_json() for i in items],
+        print_json(json_document(items=[i.as_json() for i in items], acls=[b.as_json() for b in acls],
                                  rollovers=[{k: r.as_json()[k] for k in ("ca", "step", "started", "old", "new", "restart")}
                                             for r in rollovers],
                                  expiring=[h.as_json(now) for h in ending]))
@@ -64,8 +66,22 @@ def run(args) -> int:
             print(f"  SANs        {', '.join(item.sans)}", file=stream)
         print(f"  issuer      {item.issuer or '(self-signed)'}", file=stream)
         print(f"  not after   {item.not_after}  ({item.days_left} days left)", file=stream)
-        if item.kafka_principal:
-            print(f"  Kafka       {item.kafka_principal}", file=stream)
+        if item.mongodb_user:
+            print(f"  Kafka       {item.kafka_principal or 'none: no principal mapping rule matches'}", file=stream)
+            for line in acl_lines([b for b in acls if b.entity == item.name]):
+                print(f"  ACL         {line}", file=stream)
             print(f"  MongoDB     {item.mongodb_user}  (X.509 user in $external)", file=stream)
         print(f"  files       {' '.join(item.files)}", file=stream)
     return code
+
+
+def acl_lines(found: list) -> list[str]:
+    """One line per resource pattern, permission and host: `allow Read, Describe on topic invoices`."""
+    lines: dict[tuple, list[str]] = {}
+    for b in found:
+        a = b.acl
+        what = "the cluster" if a.resource == "cluster" else \
+            f"{a.resource.replace('_', ' ')} {a.name}" + (" (prefix)" if a.pattern == "prefixed" else "")
+        head = f"{'allow' if a.allow else 'deny'} {{}} on {what}" + (f" from {a.host}" if a.host != "*" else "")
+        lines.setdefault((head,), []).append(b.operation)
+    return [head.format(", ".join(operations)) for (head,), operations in lines.items()]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, add_output_format, add_spec, human, print_json
+from .common import EXIT_OK, add_output_format, add_spec, human, print_json, warn
 
 NAME = "validate"
 HELP = "parse and check the spec; write nothing (exit 0 valid, 1 invalid)"
@@ -23,8 +23,9 @@ def run(args) -> int:
 
     spec = read_spec(args.spec)
     counts = f"{len(spec.cas)} CAs, {len(spec.entities)} entities, {len(spec.trusted)} trusted"
+    warn(spec.warnings, args.format if not args.json else "text")
     if args.json:
-        print_json(json_document(valid=True))
+        print_json(json_document(valid=True, warnings=[w.as_json() for w in spec.warnings]))
     shown = spec.inputs[0] if spec.source.is_file() and spec.inputs else spec.source
     print(f"{shown}: valid ({counts})", file=human(args))
     return EXIT_OK

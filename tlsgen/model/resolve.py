@@ -17,6 +17,7 @@ from ..diagnostics import Diagnostic
 from ..spec import schema
 from ..spec.loader import Locations, SpecPath, dotted
 from ..spec.translate import Parsed
+from .acls import KafkaSettings, resolve_acls, resolve_kafka
 from .sources import CertFacts, Sources
 from .topology import CA, CA_DEFAULT_VALIDITY, KINDS, SERVING_KINDS, SUBJECT_ORDER, Compose, Entity, Kubernetes, Origin, \
     Secret, Strimzi, Subject, \
@@ -65,6 +66,7 @@ class Draft:
     kubernetes: Kubernetes | None = None
     origins: dict[SpecPath, SpecPath] = field(default_factory=dict)  # (section, name, setting) -> where written
     kinds: dict[str, str] = field(default_factory=dict)  # entity name -> its kind, for every entity written
+    kafka: KafkaSettings = KafkaSettings()  # the `kafka:` section
 
     def at(self, entry: CA | Entity, setting: str) -> SpecPath:
         """Where a CA's or entity's setting was written: its own line, `defaults`, or (built in) the entry."""
@@ -121,6 +123,7 @@ def resolve(parsed: Parsed, sources: Sources, out: Path | None, source: Path, no
     if k is not None:
         s = k.strimzi
         draft.kubernetes = Kubernetes(k.namespace, Strimzi(s.cluster, s.cluster_ca, s.clients_ca) if s else None)
+    draft.kafka = resolve_kafka(parsed.kafka)
     for name, item in parsed.entries["cas"].items():
         _resolve_ca(draft, sources, name, item)
     for name, item in parsed.entries["trusted"].items():
@@ -188,7 +191,7 @@ def _resolve_entity(draft: Draft, sources: Sources, kind: str, name: str, item: 
         trust=tuple(item.trust or ()), service=item.service if "service" in item.model_fields_set else name,
         hostnames=tuple(hostnames), ip_addresses=tuple(item.ip_addresses or ()), port=getattr(item, "port", None),
         client_auth=getattr(item, "client_auth", None), brokers=tuple(getattr(item, "brokers", ())),
-        connects_to=tuple(getattr(item, "connects_to", ())), **values)
+        connects_to=tuple(getattr(item, "connects_to", ())), acls=resolve_acls(getattr(item, "acls", ())), **values)
 
 
 def _password(sources: Sources, at: SpecPath, source: Any) -> Secret | None:

@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Iterator
 
 from .. import layout
 from ..diagnostics import Diagnostic, Place, did_you_mean, display_path
+from ..layout import RESERVED
 from ..render.env import image_env_problem
 from ..spec.loader import dotted
 from ..spec.schema import KAFKA_IMAGE_MOUNT, LABEL_RE

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from ..diagnostics import Place
+from ..diagnostics import Diagnostic, Place
+from .acls import Acl, KafkaSettings
 from ..spec.duration import Duration
 
 # The closed sets a spec chooses from. The schema, the resolver and crypto all take them from here.
@@ -98,6 +99,7 @@ class Entity:
     client_auth: str | None = None  # brokers and servers
     brokers: tuple[str, ...] = ()  # clients and workers
     connects_to: tuple[str, ...] = ()  # workers
+    acls: tuple[Acl, ...] = ()  # clients and workers: Kafka ACLs for their principal
 
     @property
     def dir(self) -> str:
@@ -180,6 +182,9 @@ class Spec:
     kubernetes: Kubernetes | None = None
     # (CA or entity name, setting) -> where it was written; not part of what a spec means
     origins: Mapping[tuple[str, str], Origin] = field(default_factory=dict, compare=False, repr=False)
+    kafka: KafkaSettings = KafkaSettings()  # principal mapping rules, super users, the admin client
+    # what validation found worth saying that is not an error (two entities with one principal)
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False, repr=False)
 
     def chain_of(self, ca_name: str) -> list[CA]:
         return chain_of(self.cas, ca_name)

@@ -20,6 +20,7 @@ from ..model import Entity, Spec
 from ..render import Passwords, render_compose, render_config
 from ..render.inputs import bootstrap_servers
 from . import kubernetes
+from ..render.acls import render_acl_script
 from .state import Digester
 
 GITIGNORE_TEXT = b"*\n"
@@ -112,7 +113,7 @@ class Materials:
 def made_from(a: Artifact, m: Materials) -> dict:
     """The inputs of a file as state records them: fingerprints and settings, never a secret
     (passwords by their HMAC). None stands for a fingerprint of something still to be made."""
-    if a.role in (Role.GITIGNORE, Role.COMPOSE, Role.PASSWORD):
+    if a.role in (Role.GITIGNORE, Role.COMPOSE, Role.PASSWORD, Role.ACL_SCRIPT):
         return {}
     if a.role is Role.KUSTOMIZATION:
         return {"strimzi": {role: [g.cert_generation, g.key_generation, *g.certs] for role, g in m.strimzi.items()}} \
@@ -161,6 +162,8 @@ def content(a: Artifact, m: Materials) -> bytes | None:
         return GITIGNORE_TEXT
     if a.role is Role.COMPOSE:
         return render_compose(m.spec).encode()
+    if a.role is Role.ACL_SCRIPT:
+        return render_acl_script(m.spec).encode()
     if a.role is Role.KEY:
         return m[a.name].key_pem
     if a.role is Role.CERTIFICATE:

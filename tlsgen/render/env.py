@@ -27,6 +27,7 @@ from ..model import Entity, Spec
 from .connect import kafka_opts, worker_settings
 from .kafka import ENABLED_PROTOCOLS, ENDPOINT_IDENTIFICATION
 from ..layout import KEY_PASSWORD, KEYSTORE_PASSWORD, TRUSTSTORE_PASSWORD, keystore_file, truststore_file
+from .acls import broker_env_entries
 from .inputs import STORE_TYPES, WRITTEN_BY, Passwords, advertised_host, bootstrap_servers, required
 from .syntax import Entry, dotenv
 
@@ -98,6 +99,7 @@ def render_broker_env(spec: Spec, e: Entity, pw: Passwords) -> str:
         ("KAFKA_SSL_CLIENT_AUTH", e.client_auth or "required"),
         ("KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM", ENDPOINT_IDENTIFICATION),
         ("KAFKA_SSL_ENABLED_PROTOCOLS", ENABLED_PROTOCOLS),
+        *broker_env_entries(spec, env_name),
     ])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..model import Entity, Spec
 from ..layout import keystore_file, truststore_file
+from .acls import server_properties_entries
 from .inputs import STORE_TYPES, WRITTEN_BY, Passwords, advertised_host, bootstrap_servers, required
 from .syntax import Entry, java_properties
 
@@ -73,6 +74,7 @@ def render_server_properties(spec: Spec, e: Entity, pw: Passwords) -> str:
         ("ssl.client.auth", e.client_auth or "required"),
         *ssl_settings(e, pw),
         ("ssl.enabled.protocols", ENABLED_PROTOCOLS),
+        *server_properties_entries(spec),
         "",
         "Brokers replicate over the listener security.inter.broker.protocol names (PLAINTEXT unless",
         "set). It is left to you: Kafka refuses it next to inter.broker.listener.name, and a broker",

@@ -22,7 +22,7 @@ SpecPath = tuple[str | int, ...]
 # Top-level sections whose entries are named things, merged by name across a spec directory.
 NAMED_SECTIONS = ("cas", *KINDS, "trusted")
 # Top-level mappings merged field by field across a spec directory.
-MERGED_SECTIONS = ("defaults", "compose")
+MERGED_SECTIONS = ("defaults", "compose", "kafka")
 
 
 def dotted(path: SpecPath) -> str:

@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from ..model.topology import KEY_TYPES, STORE_FORMATS
 from .duration import Duration
+from .kafka import AclList, KafkaSpec
 
 KAFKA_IMAGE_MOUNT = "/etc/kafka/secrets"  # both Kafka images read their secrets from here
 
@@ -244,6 +245,7 @@ class ClientSpec(EntityBase):
 
     brokers: list[Name] = Field([], description="brokers for bootstrap.servers (first hostname and port of each)")
     image: Image | None = Field(None, description="apache | confluent | none: env file conventions of that image")
+    acls: AclList = []
 
 
 class WorkerSpec(EntityBase):
@@ -253,6 +255,7 @@ class WorkerSpec(EntityBase):
     connects_to: list[Name] = Field([], description=(
         "TLS servers its connectors reach through the JVM default SSLContext (KAFKA_OPTS)"))
     image: Image | None = Field(None, description="apache | confluent | none: env file conventions of that image")
+    acls: AclList = []
 
 
 class ServerSpec(EntityBase):
@@ -339,6 +342,8 @@ class SpecModel(StrictModel):
     servers: Annotated[dict[Name, ServerSpec], Section] = Field({}, description="other TLS servers, such as MongoDB")
     trusted: Annotated[dict[Name, TrustedSpec], Section] = Field({}, description="certificates to trust that tlsgen does not issue")
     compose: Annotated[ComposeSpec, Section] = Field(ComposeSpec(), description="the docker compose override")
+    kafka: Annotated[KafkaSpec, Section] = Field(KafkaSpec(), description=(
+        "cluster-wide Kafka settings: principal mapping rules, super users, the admin client for ACLs"))
     kubernetes: KubernetesSpec | None = Field(None, description="Kubernetes Secrets from the same spec (kustomize)")
 
 
@@ -348,7 +353,7 @@ def json_schema() -> dict:
         if "patternProperties" in prop:
             # Names that validate refuses must be refused in the editor too.
             prop["additionalProperties"] = False
-        if name in ("defaults", "compose", "cas", "brokers", "clients", "workers", "servers", "trusted"):
+        if name in ("defaults", "compose", "cas", "brokers", "clients", "workers", "servers", "trusted", "kafka"):
             # A section whose entries are all commented out is null in YAML; validate takes it as empty.
             body = {k: prop.pop(k) for k in list(prop) if k not in ("description", "default", "title")}
             prop["anyOf"] = [body, {"type": "null"}]

@@ -16,11 +16,12 @@ from pydantic import TypeAdapter, ValidationError
 from ..diagnostics import Diagnostic, did_you_mean
 from ..model.topology import KINDS
 from . import schema
+from .kafka import AclSpec, KafkaSpec
 from .loader import NAMED_SECTIONS, RawSpec, SpecPath, dotted
 
 NAMED_MODELS = dict(zip(NAMED_SECTIONS, (schema.CASpec, schema.BrokerSpec, schema.ClientSpec, schema.WorkerSpec,
                                          schema.ServerSpec, schema.TrustedSpec)))
-_MODEL_OF_SECTION = {**NAMED_MODELS, "defaults": schema.Defaults, "compose": schema.ComposeSpec,
+_MODEL_OF_SECTION = {**NAMED_MODELS, "defaults": schema.Defaults, "compose": schema.ComposeSpec, "kafka": KafkaSpec,
                      "kubernetes": schema.KubernetesSpec}
 _NESTED_MODELS = {"subject": schema.Subject, "import": schema.ImportSpec, "strimzi": schema.StrimziSpec,
                   "password": None, "key": None}
@@ -49,6 +50,7 @@ class Parsed:
     kubernetes: schema.KubernetesSpec | None = None
     broken: set[SpecPath] = field(default_factory=set)  # settings that did not parse: ("defaults", "key"), ("output",)
     problems: list[Diagnostic] = field(default_factory=list)
+    kafka: KafkaSpec = field(default_factory=KafkaSpec)  # the built-in one when it did not parse
 
     def entities(self) -> list[tuple[str, str, Any]]:
         return [(kind, name, item) for kind in KINDS for name, item in self.entries[kind].items()]
@@ -66,9 +68,10 @@ def parse(raw: RawSpec) -> Parsed:
     defaults = _defaults(data.get("defaults"), errors, broken)
     compose = isinstance(data.get("compose"), dict) and \
         _validated(schema.ComposeSpec, data["compose"], ("compose",), errors, broken)
+    kafka = _defaults(data.get("kafka"), errors, broken, KafkaSpec, "kafka")
     parsed = Parsed(defaults=defaults, output=data.get("output") if ("output",) not in broken else None,
                     compose=compose or schema.ComposeSpec(), entries={section: {} for section in NAMED_MODELS},
-                    names=[], broken=broken)
+                    names=[], broken=broken, kafka=kafka)
     if isinstance(data.get("kubernetes"), dict):
         parsed.kubernetes = _validated(schema.KubernetesSpec, data["kubernetes"], ("kubernetes",), errors, broken)
     for section in NAMED_MODELS:
@@ -108,19 +111,21 @@ def _validated(model: Any, value: Any, prefix: SpecPath, errors: list[dict], bro
         return None
 
 
-def _defaults(value: Any, errors: list[dict], broken: set[SpecPath]) -> schema.Defaults:
-    """`defaults`, with the built-in value of each field that did not parse (those fields are noted broken)."""
+def _defaults(value: Any, errors: list[dict], broken: set[SpecPath], model: Any = schema.Defaults,
+              section: str = "defaults") -> Any:
+    """`defaults` (or `kafka`), with the built-in value of each field that did not parse (those fields are
+    noted broken)."""
     if not isinstance(value, dict):
-        return schema.Defaults()  # not a mapping: the top level's error, and ("defaults",) is broken
-    parsed = _validated(schema.Defaults, value, ("defaults",), errors, broken)
+        return model()  # not a mapping: the top level's error, and (section,) is broken
+    parsed = _validated(model, value, (section,), errors, broken)
     if parsed is not None:
         return parsed
-    bad = {path[1] for path in broken if path[:1] == ("defaults",) and len(path) > 1}
+    bad = {path[1] for path in broken if path[:1] == (section,) and len(path) > 1}
     try:
-        return schema.Defaults.model_validate({k: v for k, v in value.items() if k not in bad})
+        return model.model_validate({k: v for k, v in value.items() if k not in bad})
     except ValidationError:
-        broken.add(("defaults",))
-        return schema.Defaults()
+        broken.add((section,))
+        return model()
 
 
 def _closest_branches(data: Any, errors: list[dict]) -> list[dict]:
@@ -185,7 +190,9 @@ def _allowed_keys(path: SpecPath) -> list[str]:
         return list(schema.SpecModel.model_fields)
     section = path[0]
     model_cls = _MODEL_OF_SECTION.get(section)
-    depth = 2 if section in ("defaults", "compose", "kubernetes") else 3
+    if len(path) >= 3 and path[-3] == "acls" and isinstance(path[-2], int):  # a key of one ACL binding
+        return list(AclSpec.model_fields)
+    depth = 2 if section in ("defaults", "compose", "kafka", "kubernetes") else 3
     if len(path) == depth and model_cls is not None:
         return [f.alias or n for n, f in model_cls.model_fields.items()]
     parent = path[-2] if len(path) >= 2 else None
