@@ -371,7 +371,7 @@ def test_pkcs12_mac_iteration_count_beyond_javas_limit_is_refused_at_once(world)
 
 def _with_broken_rsa_key(world, fmt: str) -> bytes:
     n = world.keys["rsa"].private_numbers()
-    d = n.d + 2  # another private exponent, with CRT values to match: signatures no longer verify
+    d = n.d + 2  # another private exponent, CRT values to match: e·d is no longer 1 mod lcm(p-1, q-1)
     broken = rsa.RSAPrivateNumbers(n.p, n.q, d, d % (n.p - 1), d % (n.q - 1), n.iqmp, n.public_numbers).private_key(
         unsafe_skip_rsa_key_validation=True)
     return stores.keystore_bytes(fmt, alias="kafka", key=broken, chain=world.chains["rsa"], password=PASSWORD)

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, NamedTuple, Sequence, Union
 
 import cryptography
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -172,8 +171,8 @@ def load_key(pem: bytes, password: str | None = None, *, trusted: bool = False,
 
     `trusted`: tlsgen made this key, or already checked it in this run: no check at all.
     Otherwise an RSA key is checked: with `full_check`, by OpenSSL's RSA_check_key (~45 ms for
-    rsa-2048: it tests both primes); without, by `check_key_pair` (~1 ms): its numbers agree and it
-    signs what its public key verifies — all that a TLS peer will ever ask of it.
+    rsa-2048: it tests both primes); without, by `check_key_pair` (~0.05 ms), which every damaged
+    key fails but a crafted one with composite primes passes.
     """
     try:
         key = serialization.load_pem_private_key(pem, password.encode() if password is not None else None,
@@ -188,14 +187,16 @@ def load_key(pem: bytes, password: str | None = None, *, trusted: bool = False,
 
 
 def check_key_pair(key: PrivateKey) -> None:
-    """ValueError unless an RSA private key's numbers agree and it signs what its public key verifies.
+    """ValueError unless an RSA private key's numbers agree with each other and its public key.
 
-    For RSA keys loaded without OpenSSL's RSA_check_key, whose cost (~45 ms for rsa-2048) is the
-    primality tests of p and q. What is left costs ~1 ms: n = pq, e·d ≡ 1 mod lcm(p-1, q-1), the
-    CRT values (a wrong dP alone still signs correctly through OpenSSL, which falls back to d when
-    its CRT result fails to verify, but Java's RSACore refuses it), and one signature verified
-    with the public key. EC keys need none: cryptography already refuses, on loading, a public
-    point that is not the private scalar times the generator.
+    For RSA keys loaded without OpenSSL's RSA_check_key, whose cost (~45 ms for rsa-2048, held
+    under the GIL) is the primality tests of p and q. What is left costs ~0.05 ms: n = pq,
+    e·d ≡ 1 mod lcm(p-1, q-1) and the CRT values (a wrong dP alone still signs correctly through
+    OpenSSL, which falls back to d when its CRT result fails to verify, but Java's RSACore refuses
+    it). A damaged byte anywhere in the private numbers breaks one of these; only a key crafted
+    with composite "primes" passes, and keys from outside get the full check (load_key).
+    EC keys need none: cryptography refuses, on loading, a public point that is not the private
+    scalar times the generator.
     """
     if not isinstance(key, rsa.RSAPrivateKey):
         return
@@ -204,12 +205,6 @@ def check_key_pair(key: PrivateKey) -> None:
     if (p * q != n or e * d % math.lcm(p - 1, q - 1) != 1 or numbers.dmp1 != d % (p - 1)
             or numbers.dmq1 != d % (q - 1) or numbers.iqmp * q % p != 1):
         raise ValueError("the RSA private key's numbers do not agree with each other")
-    message = b"tlsgen pairwise consistency test"
-    signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
-    try:
-        key.public_key().verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
-        raise ValueError("the RSA private key does not match its own public key") from None
 
 
 # --- fingerprints -----------------------------------------------------------------------------

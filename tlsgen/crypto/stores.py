@@ -293,7 +293,7 @@ def _read_pem_keystore(data: bytes, password: str | None) -> StoreContent:
     except (ValueError, TypeError) as exc:
         raise StoreError(f"the private key does not open with this password ({exc})") from None
     try:
-        # Not RSA_check_key: ~0.5 ms instead of ~45 ms per rsa-2048 key (see pki.check_key_pair).
+        # Not RSA_check_key: ~0.02 ms instead of ~45 ms per rsa-2048 key (see pki.check_key_pair).
         pki.check_key_pair(key)
     except ValueError as exc:
         raise StoreError(f"the private key is broken ({exc})") from None
@@ -372,7 +372,7 @@ def _read_pkcs12(data: bytes, password: str) -> StoreContent:
 
 
 def _working_key(der: bytes, password: str | None, alias: str) -> PrivateKey:
-    """A key bag's key, shown to work by the pairwise check rather than RSA_check_key (pki.load_key)."""
+    """A key bag's key, checked by pki.check_key_pair rather than RSA_check_key (see pki.load_key)."""
     try:
         key = serialization.load_der_private_key(der, password.encode() if password is not None else None,
                                                  unsafe_skip_rsa_key_validation=True)
