@@ -457,3 +457,26 @@ def test_issue_leaves_raises_what_a_worker_met(keys, issuing):
                         issuer_key=keys["p384"], usages=("codeSigning",), validity=timedelta(days=1), now=NOW)
     with pytest.raises(ValueError, match="usages"):
         pki.issue_leaves([bad, bad, bad], processes=2)
+
+
+def test_start_generate_keys_returns_at_once_and_waits_when_called(monkeypatch):
+    if not pki._KEYGEN_RELEASES_GIL:
+        pytest.skip("cryptography < 47: keys are made when the result is called")
+    started = threading.Event()
+    release = threading.Event()
+    real = pki.generate_key
+
+    def held(key_type):  # keys are made only once the test allows it
+        started.set()
+        assert release.wait(30)
+        return real(key_type)
+
+    monkeypatch.setattr(pki, "generate_key", held)
+    wait = pki.start_generate_keys(["rsa-2048", "ec-p256", "rsa-2048"])
+    assert started.wait(30)  # a thread has started on a key, and this thread is free
+    release.set()
+    keys = wait()
+    assert [pki.key_type_of(k) for k in keys] == ["rsa-2048", "ec-p256", "rsa-2048"]
+    assert len({pki.spki_fingerprint(k) for k in keys}) == 3
+    with pytest.raises(ValueError, match="unknown key type"):
+        pki.start_generate_keys(["rsa-1024"])

@@ -11,7 +11,7 @@ import hashlib
 import ipaddress
 import math
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, NamedTuple, Sequence, Union
+from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence, Union
 
 import cryptography
 from cryptography import x509
@@ -117,6 +117,32 @@ def generate_keys(key_types: list[str], *, processes: int | None = None) -> list
         if keys[i] is None:
             keys[i] = generate_key(key_type)
     return keys  # type: ignore[return-value]
+
+
+def start_generate_keys(key_types: list[str]) -> Callable[[], list[PrivateKey]]:
+    """Start making one key per type in background threads and return at once; calling the
+    result waits for the keys (in order), as generate_keys would return them.
+
+    For apply: the threads leave the GIL to this thread while OpenSSL searches for primes, so
+    writing the files that need no key (passwords, configs, env files) can overlap the ~50 ms a
+    key of the slowest step. With a cryptography older than 47 nothing starts: the keys are made
+    when the result is called. Unknown key types raise here, at once.
+    """
+    for key_type in key_types:
+        if key_type not in KEY_TYPES:
+            raise ValueError(f"unknown key type {key_type!r}; expected one of {', '.join(KEY_TYPES)}")
+    if not _KEYGEN_RELEASES_GIL or not any(t in _RSA_SIZES for t in key_types):
+        return lambda: generate_keys(key_types)
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(workers.cpu_count(), thread_name_prefix="tlsgen-keygen")
+    futures = [pool.submit(generate_key, t) for t in key_types]
+    pool.shutdown(wait=False)  # the threads finish the queued keys, then end
+
+    def wait() -> list[PrivateKey]:
+        return [future.result() for future in futures]
+
+    return wait
 
 
 def _rsa_key_der(size: int) -> bytes:
