@@ -1,15 +1,30 @@
 #!/usr/bin/env python3
 """Benchmarks, run by hand (never in CI): tlsgen against the status-quo openssl + keytool script.
 
-    .venv/bin/python bench/run.py            # 50 and 500 clients, status quo for 50, watch latency
-    .venv/bin/python bench/run.py --quick    # 50 clients only
+    .venv/bin/python bench/run.py            # every leg below except --big, 3 repetitions
+    .venv/bin/python bench/run.py --quick    # 50 clients, a 60-client RSA leg, one repetition
+    .venv/bin/python bench/run.py --big      # adds 5,000 clients (several minutes)
+    .venv/bin/python bench/run.py --repeat 1 --no-status-quo --no-watch   # the apply legs, once
 
-Measured in one run on the same machine, printed as seconds and as ratios to the status quo:
-- cold apply: an empty out/ → every key, certificate, store and config;
-- no-op apply: nothing changed → read, hash, compare (no key generation, signing or serialisation);
-- the status-quo script: for each entity the openssl/keytool steps the seed tutorials use
-  (key, CSR, sign, `openssl pkcs12 -export`, `keytool -importcert` truststore), same key type;
-- watch latency: a saved hostname edit → the new certificate on disk, for one ec-p256 entity.
+Microbenchmarks of the crypto layer (per-call costs, threads, worker processes, imports) are in
+bench/crypto.py. On a shared machine, read the load average printed first: parallel legs only
+show their speed-up when it is below the number of cores.
+
+Every leg is measured in the same run on the same machine and printed as one table: the median
+wall time, the cost per entity, its ratio to the status-quo script's cost per entity (measured
+in this run too), the peak resident memory of the measured process tree (wait4's ru_maxrss: the
+largest of the process and the children it waited for) and, where issue 18 sets one, the target.
+
+Legs:
+- start-up: `python -c pass` (the floor: this interpreter's own start), `tlsgen --version`, `--help`;
+- status quo: for each entity the openssl/keytool steps the seed tutorials use (key, CSR, sign,
+  `openssl pkcs12 -export`, `keytool -importcert` truststore), ec-p256 like the tlsgen legs;
+- cold apply (empty out/ → every file), no-op apply (nothing changed) and verify, for 50 and 500
+  ec-p256 clients + 3 brokers + 2 CAs;
+- RSA: cold apply and verify of 300 rsa-2048 clients, against the single-core time of one
+  rsa-2048 key measured here (target: cold apply ≤ 1.2 × keys × one key / cores);
+- watch: a saved hostname edit → the new certificate on disk, for one ec-p256 entity;
+- --big: 5,000 clients, cold and no-op apply, with peak memory and cost per entity against 50.
 """
 
 from __future__ import annotations
@@ -23,37 +38,85 @@ import sys
 import tempfile
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+BROKERS = 3
+CAS = 2
 
 
-def spec_text(clients: int, brokers: int = 3) -> str:
-    lines = ["version: 1", "output: out", "defaults: {key: ec-p256, subject: {organization: Bench}}",
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    seconds: float
+    peak_mb: float  # ru_maxrss of the process tree, as wait4 reports it for this one child
+
+
+def run(cmd: list[str], cwd: Path | str, env: dict | None = None, check: bool = True) -> Run:
+    """Wall time and peak memory of one command (its output discarded)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env or ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait for it again
+    if check and proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited with {proc.returncode} in {cwd}")
+    return Run(seconds, usage.ru_maxrss / 1024)  # Linux reports kilobytes
+
+
+def median(runs: list[Run]) -> Run:
+    return Run(statistics.median(r.seconds for r in runs), max(r.peak_mb for r in runs))
+
+
+TLSGEN = [sys.executable, "-m", "tlsgen"]
+
+
+def spec_text(clients: int, key: str = "ec-p256") -> str:
+    lines = ["version: 1", "output: out", f"defaults: {{key: {key}, subject: {{organization: Bench}}}}",
              "cas:", "  root: {}", "  issuing: {issuer: root, path_length: 0}", "brokers:"]
-    lines += [f"  kafka-{i}: {{issuer: issuing, hostnames: [kafka-{i}]}}" for i in range(brokers)]
+    lines += [f"  kafka-{i}: {{issuer: issuing, hostnames: [kafka-{i}]}}" for i in range(BROKERS)]
     lines += ["clients:"]
     lines += [f"  client-{i}: {{issuer: issuing, brokers: [kafka-0]}}" for i in range(clients)]
     lines += ["compose: {file: compose.tls.yaml}"]
     return "\n".join(lines) + "\n"
 
 
-def timed(cmd: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
-
-def tlsgen_runs(clients: int, repeat: int) -> tuple[float, float]:
-    colds, noops = [], []
+def tlsgen_legs(clients: int, repeat: int, key: str = "ec-p256", noop: bool = True,
+                verify: bool = True) -> dict[str, Run]:
+    """Median cold apply, no-op apply and verify over `repeat` fresh projects."""
+    found: dict[str, list[Run]] = {"cold": [], "noop": [], "verify": []}
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
-            project = Path(tmp)
-            (project / "tls.yaml").write_text(spec_text(clients))
-            colds.append(timed([sys.executable, "-m", "tlsgen", "apply", "tls.yaml"], project))
-            noops.append(min(timed([sys.executable, "-m", "tlsgen", "apply", "tls.yaml"], project) for _ in range(3)))
-    return statistics.median(colds), statistics.median(noops)
+            (Path(tmp) / "tls.yaml").write_text(spec_text(clients, key))
+            found["cold"].append(run([*TLSGEN, "apply", "tls.yaml"], tmp))
+            if noop:
+                found["noop"].append(min((run([*TLSGEN, "apply", "tls.yaml"], tmp) for _ in range(3)),
+                                         key=lambda r: r.seconds))
+            if verify:
+                found["verify"].append(run([*TLSGEN, "verify", "tls.yaml"], tmp))
+    return {leg: median(runs) for leg, runs in found.items() if runs}
+
+
+def startup(cmd: list[str], times: int) -> Run:
+    return median([run(cmd, REPO) for _ in range(times)])
+
+
+def rsa_key_seconds(keys: int) -> float:
+    """Single-core seconds per rsa-2048 key, in a fresh interpreter (prime search varies: a mean)."""
+    code = ("import time\nfrom cryptography.hazmat.primitives.asymmetric import rsa\n"
+            f"start = time.perf_counter()\nfor _ in range({keys}): rsa.generate_private_key(65537, 2048)\n"
+            f"print((time.perf_counter() - start) / {keys})")
+    return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
 
 
 STATUS_QUO = r"""
@@ -78,12 +141,10 @@ done
 """
 
 
-def status_quo(clients: int, brokers: int = 3) -> float:
-    names = " ".join([f"kafka-{i}" for i in range(brokers)] + [f"client-{i}" for i in range(clients)])
+def status_quo(clients: int) -> Run:
+    names = " ".join([f"kafka-{i}" for i in range(BROKERS)] + [f"client-{i}" for i in range(clients)])
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        subprocess.run(["bash", "-c", STATUS_QUO], cwd=tmp, env={**ENV, "NAMES": names}, check=True)
-        return time.perf_counter() - start
+        return run(["bash", "-c", STATUS_QUO], tmp, env={**ENV, "NAMES": names})
 
 
 def watch_latency(samples: int = 5) -> list[float]:
@@ -104,7 +165,7 @@ def watch_latency(samples: int = 5) -> list[float]:
               svc: {issuer: root, hostnames: [HOST]}
             """)
         (specs / "tls.yaml").write_text(base.replace("HOST", "start"))
-        proc = subprocess.Popen([sys.executable, "-m", "tlsgen", "watch", "specs"], cwd=project, env=ENV,
+        proc = subprocess.Popen([*TLSGEN, "watch", "specs"], cwd=project, env=ENV,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         crt = project / "out/servers/svc/svc.crt"
         try:
@@ -132,28 +193,90 @@ def watch_latency(samples: int = 5) -> list[float]:
     return results
 
 
+# --- the table --------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    leg: str
+    result: Run
+    entities: int | None = None  # for the cost per entity
+    target: float | None = None  # seconds; issue 18's goal for this leg
+    note: str = ""
+
+
+def print_table(rows: list[Row], sq_per_entity: float | None) -> None:
+    header = f"{'leg':<38} {'seconds':>8} {'ms/entity':>9} {'× sq/ent':>8} {'peak MB':>8} {'target s':>9}  note"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        per = row.result.seconds / row.entities if row.entities else None
+        ratio = per / sq_per_entity if per is not None and sq_per_entity else None
+        target = "" if row.target is None else f"{row.target:.2f} " + ("ok" if row.result.seconds <= row.target else "OVER")
+        print(f"{row.leg:<38} {row.result.seconds:8.3f} {'' if per is None else f'{per * 1000:9.1f}':>9} "
+              f"{'' if ratio is None else f'{ratio:8.3f}':>8} {row.result.peak_mb:8.0f} {target:>9}  {row.note}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="50 clients only, one repetition")
+    parser.add_argument("--quick", action="store_true", help="50 clients, a 60-client RSA leg, one repetition")
+    parser.add_argument("--big", action="store_true", help="add the 5,000-client leg (cold and no-op apply)")
+    parser.add_argument("--no-status-quo", action="store_true", help="skip the openssl+keytool script (~35 s)")
+    parser.add_argument("--no-watch", action="store_true", help="skip the watch latency leg")
+    parser.add_argument("--repeat", type=int, help="repetitions of each apply leg (default 3; --quick: 1)")
     args = parser.parse_args()
     for tool in ("openssl", "keytool"):
-        if not shutil.which(tool):
-            sys.exit(f"{tool} is needed for the status-quo comparison")
-    repeat = 1 if args.quick else 3
-    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
-    sq = statistics.median(status_quo(50) for _ in range(repeat))
-    print(f"status quo openssl+keytool script, 50 clients + 3 brokers: {sq:7.2f} s")
+        if not args.no_status_quo and not shutil.which(tool):
+            sys.exit(f"{tool} is needed for the status-quo comparison (or pass --no-status-quo)")
+    repeat, rsa_clients = (1, 60) if args.quick else (3, 300)
+    repeat = args.repeat or repeat
+    n = cores()
+    print(f"machine: {n} cores, python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.2f}")
+    rows: list[Row] = []
+
+    starts = 5 if args.quick else 15
+    rows.append(Row("python -c pass", startup([sys.executable, "-c", "pass"], starts)))
+    rows.append(Row("tlsgen --version", startup([*TLSGEN, "--version"], starts)))
+    rows.append(Row("tlsgen --help", startup([*TLSGEN, "--help"], starts)))
+
+    sq_per_entity = None
+    if not args.no_status_quo:
+        sq = median([status_quo(50) for _ in range(repeat)])
+        sq_per_entity = sq.seconds / (50 + BROKERS)
+        rows.append(Row("status quo openssl+keytool, 50 clients", sq, 50 + BROKERS))
+
+    by_size = {}
     for clients in ([50] if args.quick else [50, 500]):
-        cold, noop = tlsgen_runs(clients, repeat)
-        scale = clients / 50
-        print(f"tlsgen cold apply,   {clients:3d} clients + 3 brokers: {cold:7.2f} s"
-              f"   ({cold / (sq * scale):.3f}× the status quo per entity)")
-        print(f"tlsgen no-op apply,  {clients:3d} clients + 3 brokers: {noop:7.2f} s"
-              f"   ({noop / (sq * scale):.3f}× the status quo per entity)")
-    latencies = watch_latency()
-    if latencies:
-        print(f"watch: save → new certificate on disk: median {statistics.median(latencies) * 1000:.0f} ms,"
-              f" max {max(latencies) * 1000:.0f} ms over {len(latencies)} saves")
+        legs = by_size[clients] = tlsgen_legs(clients, repeat)
+        entities = clients + BROKERS
+        rows.append(Row(f"cold apply, {clients} ec clients", legs["cold"], entities))
+        rows.append(Row(f"no-op apply, {clients} ec clients", legs["noop"], entities,
+                        target=0.3 if clients == 500 else None))
+        rows.append(Row(f"verify, {clients} ec clients", legs["verify"], entities))
+
+    one_key = rsa_key_seconds(20 if args.quick else 40)
+    keys = rsa_clients + BROKERS + CAS
+    rsa_legs = tlsgen_legs(rsa_clients, repeat, key="rsa-2048", noop=False)
+    rows.append(Row(f"cold apply, {rsa_clients} rsa-2048 clients", rsa_legs["cold"], rsa_clients + BROKERS,
+                    target=1.2 * keys * one_key / n,
+                    note=f"one rsa-2048 key {one_key * 1000:.0f} ms; {keys} keys on {n} cores"))
+    rows.append(Row(f"verify, {rsa_clients} rsa-2048 clients", rsa_legs["verify"], rsa_clients + BROKERS,
+                    target=2.0 if rsa_clients >= 300 else None))
+
+    if args.big:
+        big = tlsgen_legs(5000, 1, verify=False)
+        per_50 = by_size[50]["cold"].seconds / (50 + BROKERS)
+        for leg, label in (("cold", "cold apply"), ("noop", "no-op apply")):
+            per = big[leg].seconds / (5000 + BROKERS)
+            base = by_size[50][leg].seconds / (50 + BROKERS) if leg == "noop" else per_50
+            rows.append(Row(f"{label}, 5000 ec clients", big[leg], 5000 + BROKERS,
+                            note=f"{per / base:.2f}× the 50-client run's cost per entity"))
+
+    if not args.no_watch:
+        latencies = watch_latency(3 if args.quick else 5)
+        if latencies:
+            rows.append(Row("watch: save → new certificate", Run(statistics.median(latencies), 0.0),
+                            note=f"max {max(latencies) * 1000:.0f} ms over {len(latencies)} saves"))
+    print_table(rows, sq_per_entity)
 
 
 if __name__ == "__main__":

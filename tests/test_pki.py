@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 from datetime import datetime, timedelta, timezone
 
 import jks.rfc7292
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from tlsgen.crypto import pki
+from tlsgen.crypto import asn1, pfx, pki, workers
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, 654321, tzinfo=timezone.utc)
 NOW_S = NOW.replace(microsecond=0)  # certificates hold whole seconds
@@ -83,15 +86,50 @@ def test_generate_keys_keeps_order_and_makes_distinct_keys():
     assert len({pki.spki_fingerprint(k) for k in keys}) == len(types)
 
 
-def test_generate_keys_makes_rsa_keys_in_worker_processes(monkeypatch):
-    def not_here(key_type):
-        raise AssertionError("an RSA key was made in-process")
+def test_generate_keys_makes_rsa_keys_in_other_threads(monkeypatch):
+    if not pki._KEYGEN_RELEASES_GIL:
+        pytest.skip("cryptography < 47 holds the GIL while making a key: forked workers make them")
+    real, threads = pki.generate_key, set()
 
-    # Worker processes are fresh interpreters (spawn), so only this process sees the patch.
+    def recorded(key_type):
+        threads.add(threading.get_ident())
+        return real(key_type)
+
+    monkeypatch.setattr(pki, "generate_key", recorded)
+    keys = pki.generate_keys(["rsa-2048", "rsa-3072", "rsa-2048", "ec-p256"], processes=2)
+    assert [pki.key_type_of(k) for k in keys] == ["rsa-2048", "rsa-3072", "rsa-2048", "ec-p256"]
+    assert len({pki.spki_fingerprint(k) for k in keys}) == 4
+    # Threads of a pool made the RSA keys (at most 2; only this thread made the EC key).
+    assert 1 <= len(threads - {threading.get_ident()}) <= 2
+
+
+@pytest.mark.skipif(not pki.workers.can_fork(), reason="forked workers need Linux and a single thread")
+def test_generate_keys_with_an_older_cryptography_makes_rsa_keys_in_forked_workers(monkeypatch):
+    real = pki.generate_key
+
+    def not_here(key_type):
+        assert not key_type.startswith("rsa-"), "an RSA key was made in-process"
+        return real(key_type)
+
+    # Workers make keys with pki._rsa_key_der, never pki.generate_key: only this process's own
+    # fallback would call the patched function.
+    monkeypatch.setattr(pki, "_KEYGEN_RELEASES_GIL", False)
     monkeypatch.setattr(pki, "generate_key", not_here)
-    keys = pki.generate_keys(["rsa-2048", "rsa-3072", "rsa-2048"], processes=2)
-    assert [pki.key_type_of(k) for k in keys] == ["rsa-2048", "rsa-3072", "rsa-2048"]
-    assert len({pki.spki_fingerprint(k) for k in keys}) == 3
+    keys = pki.generate_keys(["rsa-2048", "rsa-3072", "rsa-2048", "ec-p256"], processes=2)
+    assert [pki.key_type_of(k) for k in keys] == ["rsa-2048", "rsa-3072", "rsa-2048", "ec-p256"]
+    assert len({pki.spki_fingerprint(k) for k in keys}) == 4
+    for key in keys[:3]:  # whole keys, usable for signing
+        pki.check_key_pair(key)
+
+
+def test_generate_keys_makes_them_here_when_workers_fail(monkeypatch):
+    def broken(fn, items, processes):
+        raise workers.WorkerError("no processes in this sandbox")
+
+    monkeypatch.setattr(pki, "_KEYGEN_RELEASES_GIL", False)
+    monkeypatch.setattr(workers, "map_forked", broken)
+    keys = pki.generate_keys(["rsa-2048", "rsa-2048"], processes=2)
+    assert [pki.key_type_of(k) for k in keys] == ["rsa-2048", "rsa-2048"]
 
 
 def test_generate_keys_of_nothing_is_nothing():
@@ -128,12 +166,89 @@ def test_encrypted_key_pem_has_fresh_salt(keys):
     assert pki.encrypted_key_pem(keys["rsa"], "pw") != pki.encrypted_key_pem(keys["rsa"], "pw")
 
 
-@pytest.mark.parametrize("purpose,size", [(1, 24), (2, 8), (3, 20)])
-def test_pkcs12_kdf_matches_an_independent_implementation(purpose, size):
+def _encrypted_private_key_info(pem: bytes) -> tuple[bytes, bytes, int, bytes]:
+    """(algorithm OID, salt, iterations, ciphertext) of an EncryptedPrivateKeyInfo, read field by field."""
+    der = base64.b64decode(b"".join(pem.splitlines()[1:-1]))
+    assert asn1.der(*asn1.fields(der)[0]) == der  # one SEQUENCE, nothing after it
+    (tag_a, algorithm), (tag_e, encrypted) = asn1.fields(asn1.inner(der))
+    assert (tag_a, tag_e) == (0x30, 0x04)
+    (tag_o, oid), (tag_p, params) = asn1.fields(algorithm)
+    (tag_s, salt), (tag_i, count) = asn1.fields(params)
+    assert (tag_o, tag_p, tag_s, tag_i) == (0x06, 0x30, 0x04, 0x02)
+    return oid, salt, int.from_bytes(count, "big"), encrypted
+
+
+@pytest.mark.parametrize("iterations", [pki.PBE_ITERATIONS, pki.GENERATED_PASSWORD_ITERATIONS])
+@pytest.mark.parametrize("key", ["p256", "rsa"])
+def test_encrypted_key_pem_is_standard_pkcs12_pbe_with_3des(keys, key, iterations):
+    """Byte level: RFC 5208's EncryptedPrivateKeyInfo with RFC 7292's pbeWithSHAAnd3-KeyTripleDES-CBC,
+    decrypted here with an independent KDF (pyjks) and 3DES, giving back the key's own PKCS#8."""
+    password = "Zq7tW2mPx9LkR4vB8nJc3HsD6fGy1aUe"
+    pem = pki.encrypted_key_pem(keys[key], password, iterations=iterations)
+    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n") and pem.endswith(b"-----END ENCRYPTED PRIVATE KEY-----\n")
+    oid, salt, count, encrypted = _encrypted_private_key_info(pem)
+    assert oid == pki.PBE_SHA1_3DES_OID and count == iterations and len(salt) >= 8
+    des_key = jks.rfc7292.derive_key(hashlib.sha1, 1, password, salt, count, 24)
+    iv = jks.rfc7292.derive_key(hashlib.sha1, 2, password, salt, count, 8)
+    decryptor = Cipher(TripleDES(des_key), modes.CBC(iv)).decryptor()
+    unpadder = padding.PKCS7(64).unpadder()
+    plain = unpadder.update(decryptor.update(encrypted) + decryptor.finalize()) + unpadder.finalize()
+    assert plain == keys[key].private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption())
+    wrong = jks.rfc7292.derive_key(hashlib.sha1, 1, password + "x", salt, count, 24)  # negative control
+    garbage = Cipher(TripleDES(wrong), modes.CBC(iv)).decryptor().update(encrypted)
+    assert not garbage.startswith(plain[:16])
+
+
+def test_iterations_are_fewer_only_for_generated_passwords():
+    assert pki.iterations_for(password_generated=False) == pki.PBE_ITERATIONS == 10_000
+    assert pki.iterations_for(password_generated=True) == pki.GENERATED_PASSWORD_ITERATIONS == 1000
+
+
+@pytest.mark.parametrize("digest,block,purpose,size", [("sha1", 64, 1, 24), ("sha1", 64, 2, 8), ("sha1", 64, 3, 20),
+                                                       ("sha256", 64, 3, 32), ("sha512", 128, 3, 64)])
+def test_pkcs12_kdf_matches_an_independent_implementation(digest, block, purpose, size):
     salt = bytes(range(8))
-    ours = pki.pkcs12_pbe_key("Zq7tW2mPx9LkR4vB8nJc3HsD6fGy1aUe", salt, 2048, purpose=purpose, size=size)
-    theirs = jks.rfc7292.derive_key(hashlib.sha1, purpose, "Zq7tW2mPx9LkR4vB8nJc3HsD6fGy1aUe", salt, 2048, size)
+    ours = pfx.kdf("Zq7tW2mPx9LkR4vB8nJc3HsD6fGy1aUe", salt, 2048, purpose=purpose, size=size, digest=digest,
+                   block=block)
+    theirs = jks.rfc7292.derive_key(getattr(hashlib, digest), purpose, "Zq7tW2mPx9LkR4vB8nJc3HsD6fGy1aUe", salt,
+                                    2048, size)
     assert ours == theirs
+    assert ours != pfx.kdf("Zq7tW2mPx9LkR4vB8nJc3HsD6fGy1aUe", salt, 2047, purpose=purpose, size=size,
+                           digest=digest, block=block)
+
+
+@pytest.mark.parametrize("iterations", [0, pfx.MAX_ITERATIONS + 1])
+def test_pkcs12_kdf_refuses_iteration_counts_java_refuses(iterations):
+    with pytest.raises(pfx.PFXError, match="iteration count"):
+        pfx.kdf("pw", bytes(8), iterations, purpose=1, size=24)
+
+
+def _broken_rsa_key(key: rsa.RSAPrivateKey, *, crt_only: bool) -> bytes:
+    """The key's PEM with another private exponent (consistent CRT values), or with only dP changed."""
+    n = key.private_numbers()
+    p, q, e = n.p, n.q, n.public_numbers.e
+    if crt_only:
+        numbers = rsa.RSAPrivateNumbers(p, q, n.d, n.dmp1 ^ 2, n.dmq1, n.iqmp, n.public_numbers)
+    else:
+        d = n.d + 2
+        numbers = rsa.RSAPrivateNumbers(p, q, d, d % (p - 1), d % (q - 1), n.iqmp, n.public_numbers)
+    broken = numbers.private_key(unsafe_skip_rsa_key_validation=True)
+    assert e == 65537
+    return broken.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+
+
+@pytest.mark.parametrize("crt_only", [False, True])
+def test_quick_key_check_refuses_a_broken_rsa_key(keys, crt_only):
+    pem = _broken_rsa_key(keys["rsa"], crt_only=crt_only)
+    with pytest.raises(ValueError):
+        pki.load_key(pem, full_check=False)
+    with pytest.raises(ValueError):
+        pki.load_key(pem)  # OpenSSL's RSA_check_key agrees
+    pki.load_key(pem, trusted=True)  # no check at all: loads
+    good = pki.load_key(pki.key_pem(keys["rsa"]), full_check=False)  # the control: the real key passes
+    assert pki.spki_fingerprint(good) == pki.spki_fingerprint(keys["rsa"])
 
 
 def test_load_key_refuses_a_password_for_a_plain_key(keys):
@@ -317,3 +432,51 @@ def test_cert_pem_round_trips_and_bundles_load_in_order(keys, root, issuing):
         pki.cert_fingerprint(c) for c in (cert, issuing, root)]
     with pytest.raises(ValueError):
         pki.load_certs(b"no certificates here")
+
+
+# --- many leaves at once ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_issue_leaves_signs_every_order_in_order(keys, issuing, root, processes):
+    orders = [pki.LeafOrder(subject=(("O", "UK Home Office"), ("CN", f"client-{i}")), public_key=keys["p256"].public_key(),
+                            issuer_cert=issuing if i % 2 else root, issuer_key=keys["p384"] if i % 2 else keys["rsa"],
+                            usages=("clientAuth",), validity=timedelta(days=30), now=NOW,
+                            hostnames=(f"h{i}",) if i % 3 == 0 else ())
+              for i in range(7)]
+    certs = pki.issue_leaves(orders, processes=processes)
+    assert [pki.subject_of(c)[-1] for c in certs] == [("CN", f"client-{i}") for i in range(7)]
+    for i, cert in enumerate(certs):
+        cert.verify_directly_issued_by(issuing if i % 2 else root)
+        assert pki.sans_of(cert) == ((f"DNS:h{i}",) if i % 3 == 0 else ())
+        assert cert.not_valid_after_utc == NOW_S + timedelta(days=30)
+    assert len({c.serial_number for c in certs}) == 7  # every worker draws its own serials
+
+
+def test_issue_leaves_raises_what_a_worker_met(keys, issuing):
+    bad = pki.LeafOrder(subject=(("CN", "x"),), public_key=keys["p256"].public_key(), issuer_cert=issuing,
+                        issuer_key=keys["p384"], usages=("codeSigning",), validity=timedelta(days=1), now=NOW)
+    with pytest.raises(ValueError, match="usages"):
+        pki.issue_leaves([bad, bad, bad], processes=2)
+
+
+def test_start_generate_keys_returns_at_once_and_waits_when_called(monkeypatch):
+    if not pki._KEYGEN_RELEASES_GIL:
+        pytest.skip("cryptography < 47: keys are made when the result is called")
+    started = threading.Event()
+    release = threading.Event()
+    real = pki.generate_key
+
+    def held(key_type):  # keys are made only once the test allows it
+        started.set()
+        assert release.wait(30)
+        return real(key_type)
+
+    monkeypatch.setattr(pki, "generate_key", held)
+    wait = pki.start_generate_keys(["rsa-2048", "ec-p256", "rsa-2048"])
+    assert started.wait(30)  # a thread has started on a key, and this thread is free
+    release.set()
+    keys = wait()
+    assert [pki.key_type_of(k) for k in keys] == ["rsa-2048", "ec-p256", "rsa-2048"]
+    assert len({pki.spki_fingerprint(k) for k in keys}) == 3
+    with pytest.raises(ValueError, match="unknown key type"):
+        pki.start_generate_keys(["rsa-1024"])

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import jks
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from tlsgen.crypto import pki, stores
+from tlsgen.crypto import asn1, pfx, pki, stores
 from tlsgen.crypto.stores import StoreContent, StoreEntry, StoreError
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
@@ -269,3 +275,192 @@ def test_store_content_compares_by_what_it_holds_not_by_entry_order(world):
     c = stores.expected_truststore([("root", other), ("other", root)])  # the same certificates, swapped aliases
     assert a != c and a.differences(c) == ["entry 'other' holds a different certificate",
                                            "entry 'root' holds a different certificate"]
+
+# --- PBKDF iterations -------------------------------------------------------------------------
+
+def _iterations(data: bytes) -> list[int]:
+    """The iteration count of every encrypted part of a PKCS12 file (certificate contents, key bags)."""
+    def of_algorithm(algorithm: bytes) -> int:
+        (_, oid), (_, params) = asn1.fields(algorithm)
+        if oid == PBES2:
+            kdf = asn1.fields(asn1.fields(params)[0][1])[1][1]  # keyDerivationFunc → PBKDF2-params
+            return int.from_bytes(asn1.fields(kdf)[1][1], "big")
+        return int.from_bytes(asn1.fields(params)[1][1], "big")  # PKCS#12 PBE: (salt, iterations)
+
+    found = []
+    for _, info in asn1.items(asn1.inner(pfx.auth_safe_of(data))):
+        (_, kind), (_, body) = asn1.fields(info)
+        if kind == pfx.ENCRYPTED_DATA:
+            content_info = asn1.fields(asn1.inner(body))[1][1]
+            found.append(of_algorithm(asn1.fields(content_info)[1][1]))
+        else:
+            for _, bag in asn1.items(asn1.inner(asn1.inner(body))):
+                bag_id, value = asn1.fields(bag)[:2]
+                if bag_id[1] == pfx.SHROUDED_KEY_BAG:
+                    found.append(of_algorithm(asn1.fields(asn1.inner(value[1]))[0][1]))
+    return found
+
+
+@pytest.mark.parametrize("iterations", [pki.PBE_ITERATIONS, pki.GENERATED_PASSWORD_ITERATIONS])
+@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-legacy"])
+def test_iterations_reach_every_encrypted_part(world, label, iterations):
+    fmt, profile = KEYSTORE_FORMATS[label]
+    ks = stores.keystore_bytes(fmt, profile=profile, alias="kafka", key=world.keys["ec"], chain=world.chains["ec"],
+                               password=PASSWORD, iterations=iterations)
+    ts = stores.truststore_bytes(fmt, profile=profile, certs=[("root", world.root)], password=PASSWORD,
+                                 iterations=iterations)
+    assert _iterations(ks) == [iterations, iterations]  # the certificates, the key
+    assert _iterations(ts) == [iterations]
+    assert stores.read_keystore(fmt, ks, PASSWORD) == stores.expected_keystore("kafka", world.keys["ec"],
+                                                                               world.chains["ec"])
+    assert stores.read_truststore(fmt, ts, PASSWORD) == stores.expected_truststore([("root", world.root)])
+
+
+def test_default_iterations_are_the_strong_ones(world):
+    assert _iterations(keystore(world, "pkcs12-modern", "ec")) == [10_000, 10_000]
+
+
+@pytest.mark.parametrize("iterations", [pki.PBE_ITERATIONS, pki.GENERATED_PASSWORD_ITERATIONS])
+def test_pem_keystore_key_uses_the_iterations(world, iterations):
+    data = stores.keystore_bytes("pem", alias="kafka", key=world.keys["ec"], chain=world.chains["ec"],
+                                 password=PASSWORD, iterations=iterations)
+    der = base64.b64decode(b"".join(data.split(b"-----END ENCRYPTED PRIVATE KEY-----")[0].splitlines()[1:]))
+    params = asn1.fields(asn1.fields(asn1.inner(der))[0][1])[1][1]
+    assert int.from_bytes(asn1.fields(params)[1][1], "big") == iterations
+    assert stores.read_keystore("pem", data, PASSWORD) == stores.expected_keystore(
+        stores.PEM_KEY_ALIAS, world.keys["ec"], world.chains["ec"])
+
+
+# --- reading PKCS12 bag by bag -----------------------------------------------------------------
+
+@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-legacy"])
+def test_pkcs12_reader_agrees_with_cryptography(world, kt, label):
+    data = keystore(world, label, kt)
+    ours = stores.read_keystore("pkcs12", data, PASSWORD)
+    theirs = pkcs12.load_pkcs12(data, PASSWORD.encode())
+    (entry,) = ours.entries
+    assert entry.key == pki.spki_fingerprint(theirs.key)
+    assert entry.certs == tuple(pki.cert_fingerprint(c.certificate) for c in [theirs.cert, *theirs.additional_certs])
+    assert entry.alias == theirs.cert.friendly_name.decode()
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
+
+
+@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-legacy"])
+def test_pkcs12_integrity_check_refuses_a_changed_byte(world, label):
+    data = keystore(world, label, "ec")
+    stores.read_keystore("pkcs12", data, PASSWORD)  # the control: unchanged, it reads
+    auth_safe = pfx.auth_safe_of(data)
+    for at in (data.index(auth_safe) + len(auth_safe) // 2, len(data) - 12):  # the contents; the MAC itself
+        with pytest.raises(StoreError):
+            stores.read_keystore("pkcs12", _flip(data, at), PASSWORD)
+
+
+def test_pkcs12_mac_iteration_count_beyond_javas_limit_is_refused_at_once(world):
+    data = keystore(world, "pkcs12-modern", "ec")
+    (version, content, mac_data) = asn1.fields(asn1.inner(data))
+    digest, salt, count = asn1.fields(mac_data[1])
+    assert int.from_bytes(count[1], "big") == 2048  # cryptography's MAC iterations
+    huge = asn1.der(0x30, asn1.der(*digest) + asn1.der(*salt) + asn1.der_int(pfx.MAX_ITERATIONS + 1))
+    forged = asn1.der(0x30, asn1.der(*version) + asn1.der(*content) + huge)
+    with pytest.raises(StoreError, match="iteration count"):
+        stores.read_keystore("pkcs12", forged, PASSWORD)
+
+
+def _with_broken_rsa_key(world, fmt: str) -> bytes:
+    n = world.keys["rsa"].private_numbers()
+    d = n.d + 2  # another private exponent, CRT values to match: e·d is no longer 1 mod lcm(p-1, q-1)
+    broken = rsa.RSAPrivateNumbers(n.p, n.q, d, d % (n.p - 1), d % (n.q - 1), n.iqmp, n.public_numbers).private_key(
+        unsafe_skip_rsa_key_validation=True)
+    return stores.keystore_bytes(fmt, alias="kafka", key=broken, chain=world.chains["rsa"], password=PASSWORD)
+
+
+@pytest.mark.parametrize("fmt", ["pkcs12", "jks", "pem"])
+def test_a_keystore_with_a_broken_rsa_key_is_a_store_error(world, fmt):
+    with pytest.raises(StoreError, match="broken|does not open"):
+        stores.read_keystore(fmt, _with_broken_rsa_key(world, fmt), PASSWORD)
+    # The control: the real key, with the same public key, reads.
+    good = stores.keystore_bytes(fmt, alias="kafka", key=world.keys["rsa"], chain=world.chains["rsa"], password=PASSWORD)
+    assert stores.read_keystore(fmt, good, PASSWORD).entries[0].key == pki.spki_fingerprint(world.keys["rsa"])
+
+
+def test_pkcs12_key_bag_under_another_password_is_a_store_error(world):
+    """Java allows a key password other than the store's; Kafka gives both the same value."""
+    pem = pki.encrypted_key_pem(world.keys["ec"], "another password", iterations=1000)
+    shrouded = base64.b64decode(b"".join(pem.splitlines()[1:-1]))  # a pkcs8ShroudedKeyBag's value
+    assert stores._working_key(shrouded, "another password", "kafka") is not None  # the control
+    with pytest.raises(StoreError, match="does not open with the store password"):
+        stores._working_key(shrouded, PASSWORD, "kafka")
+
+
+# --- many stores at once ---------------------------------------------------------------------
+
+def _jobs(world) -> list:
+    return [stores.StoreJob("pkcs12", PASSWORD, profile=profile, iterations=1000, alias=f"k{i}",
+                            key=world.keys[kt], chain=world.chains[kt])
+            for i, (profile, kt) in enumerate([("modern", "ec"), ("legacy", "rsa"), ("modern", "rsa")])] + [
+        stores.StoreJob("jks", PASSWORD, alias="j", key=world.keys["ec"], chain=world.chains["ec"]),
+        stores.StoreJob("pkcs12", PASSWORD, certs=[("root", world.root), ("other", world.other_root)]),
+        stores.StoreJob("pem", None, certs=[("root", world.root)]),
+        stores.StoreJob("pem", PASSWORD, alias="p", key=world.keys["rsa"], chain=world.chains["rsa"])]
+
+
+def _content(job, data: bytes) -> StoreContent:
+    if job.certs is not None:
+        return stores.read_truststore(job.fmt, data, job.password)
+    return stores.read_keystore(job.fmt, data, job.password)
+
+
+def _expected(job) -> StoreContent:
+    if job.certs is not None:
+        if job.fmt == "pem":
+            return StoreContent(tuple(StoreEntry(f"kafka{i}", "trusted", None, (pki.cert_fingerprint(c),))
+                                      for i, (_, c) in enumerate(job.certs)))
+        return stores.expected_truststore(job.certs)
+    return stores.expected_keystore(stores.PEM_KEY_ALIAS if job.fmt == "pem" else job.alias, job.key, job.chain)
+
+
+@pytest.mark.parametrize("processes", [1, 2, 3])
+def test_build_many_builds_every_store_in_order(world, processes):
+    jobs = _jobs(world)
+    built = stores.build_many(jobs, processes=processes)
+    assert [_content(job, data) for job, data in zip(jobs, built)] == [_expected(job) for job in jobs]
+    assert len(set(built)) == len(built)  # fresh salts everywhere: no store was copied from another
+
+
+def test_build_many_in_workers_refuses_unknown_formats_before_starting(world):
+    with pytest.raises(ValueError, match="unknown store format"):
+        stores.build_many([stores.StoreJob("p12", PASSWORD, alias="a", key=world.keys["ec"], chain=world.chains["ec"])],
+                          processes=2)
+    with pytest.raises(ValueError, match="unknown PKCS12 profile"):
+        stores.build_many([stores.StoreJob("pkcs12", PASSWORD, profile="strong", certs=[("r", world.root)])],
+                          processes=2)
+
+
+def test_build_many_raises_here_what_a_worker_met(world):
+    bad = stores.StoreJob("pkcs12", PASSWORD, alias="a", key=world.keys["ec"], chain=[])  # no leaf certificate
+    with pytest.raises(ValueError, match="leaf"):
+        stores.build_many([bad, bad], processes=2)
+
+
+def test_build_many_with_threads_running_builds_here(world, monkeypatch):
+    monkeypatch.setattr(stores.workers, "map_forked", None)  # calling it would fail the test
+    monkeypatch.setattr(stores.workers, "can_fork", lambda: False)
+    jobs = _jobs(world)
+    assert [_content(job, data) for job, data in zip(jobs, stores.build_many(jobs, processes=2))] == \
+        [_expected(job) for job in jobs]
+
+
+def test_jks_is_imported_only_for_jks_stores():
+    code = ("import sys, tlsgen.crypto.stores as s, tlsgen.crypto.pki as p\n"
+            "print('jks' in sys.modules)\n"
+            "k = p.generate_key('ec-p256')\n"
+            "import datetime; now = datetime.datetime.now(datetime.timezone.utc)\n"
+            "c = p.issue_ca(subject=(('CN', 'r'),), key=k, path_length=None, validity=datetime.timedelta(days=1), now=now)\n"
+            "s.truststore_bytes('jks', certs=[('r', c)], password='pw')\n"
+            "print('jks' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}).stdout
+    assert out.split() == ["False", "True"]

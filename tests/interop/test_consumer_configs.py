@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass

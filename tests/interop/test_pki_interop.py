@@ -10,11 +10,13 @@ Each check also proves it can fail: wrong host name, wrong IP, wrong CA, wrong p
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from conftest import need
 from cryptography.hazmat.primitives import serialization
 
 from interop.consumers import (
@@ -34,6 +36,7 @@ from interop.consumers import (
     openssl_pkcs12_info,
     openssl_server,
     openssl_verify,
+    run,
 )
 from tlsgen.crypto import pki, stores
 
@@ -350,3 +353,152 @@ def test_jvm_default_sslcontext_from_system_properties(world, label):
         assert good, good.output
         wrong_host = java_default_client(server.port, "mongodb", client.stores[label])
         assert not wrong_host and "No subject alternative DNS name matching mongodb" in wrong_host.output
+
+
+# --- fewer PBKDF iterations where tlsgen generated the password -------------------------------
+#
+# pki.GENERATED_PASSWORD_ITERATIONS (1000) for stores and PEM keys whose password tlsgen made;
+# 1 is tested too, to show that the floor comes from FIPS (below), not from these consumers.
+
+REDUCED = [pki.GENERATED_PASSWORD_ITERATIONS, 1]
+
+
+@pytest.fixture(scope="module")
+def reduced(world, tmp_path_factory) -> dict[tuple[str, int], tuple[Entity, Entity]]:
+    """(label, iterations) → (broker, client) whose stores were written with that many iterations."""
+    made = {}
+    for iterations in REDUCED:
+        for label in ("pkcs12-modern", "pkcs12-legacy", "pem"):
+            fmt, profile = FORMATS[label]
+            pair = []
+            for template in (world.brokers["ec-p256"], world.clients["ec-p256"]):
+                d = tmp_path_factory.mktemp(f"{label}-{iterations}-{template.name}")
+                ks = _write(d / KEYSTORE_FILES[fmt], stores.keystore_bytes(
+                    fmt, profile=profile, alias=template.name, key=template.key, chain=template.chain,
+                    password=PASSWORD, iterations=iterations))
+                ts = _write(d / TRUSTSTORE_FILES[fmt], stores.truststore_bytes(
+                    fmt, profile=profile, certs=template.trust, password=PASSWORD, iterations=iterations))
+                java = JavaStores(keystore=ks, keystore_type=fmt, keystore_password=None if fmt == "pem" else PASSWORD,
+                                  key_password=PASSWORD, truststore=ts, truststore_type=fmt,
+                                  truststore_password=None if fmt == "pem" else PASSWORD)
+                pair.append(Entity(template.name, d, template.key, template.chain, template.trust, {label: java}))
+            made[label, iterations] = tuple(pair)
+    return made
+
+
+@pytest.mark.parametrize("iterations", REDUCED)
+@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-legacy"])
+def test_openssl_and_keytool_read_pkcs12_stores_with_fewer_iterations(reduced, label, iterations):
+    broker, _ = reduced[label, iterations]
+    java = broker.stores[label]
+    for path in (java.keystore, java.truststore):
+        info = openssl_pkcs12_info(path, PASSWORD)
+        assert info.returncode == 0, info.stderr
+        encrypted = [line for line in info.stderr.splitlines() if "Encrypted data" in line or "Shrouded Keybag" in line]
+        assert encrypted and all(line.endswith(f"Iteration {iterations}") or f"Iteration {iterations}," in line
+                                 for line in encrypted), info.stderr
+        wrong = openssl_pkcs12_info(path, PASSWORD + "x")
+        assert wrong.returncode != 0 and "Mac verify error" in wrong.stderr
+    assert keytool_entries(java.keystore, "pkcs12", PASSWORD) == {"kafka": "PrivateKeyEntry"}
+    assert keytool_entries(java.truststore, "pkcs12", PASSWORD) == {"callisto-root": "trustedCertEntry"}
+    with pytest.raises(AssertionError, match="password was incorrect|keystore password"):
+        keytool_list(java.keystore, "pkcs12", PASSWORD + "x")
+
+
+@pytest.mark.parametrize("iterations", REDUCED)
+@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-legacy", "pem"])
+def test_java_loads_stores_with_fewer_iterations_as_kafka_does(reduced, label, iterations):
+    broker, _ = reduced[label, iterations]
+    java = broker.stores[label]
+    alias = "kafka" if label == "pem" else broker.name  # Kafka's PemStore names the key "kafka"
+    assert java_list(java) == {alias: "PrivateKeyEntry"}
+    truststore = java_list(java, truststore=True)
+    assert truststore == ({"kafka0": "trustedCertEntry"} if label == "pem" else {"callisto-root": "trustedCertEntry"})
+
+
+@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-legacy", "pem"])
+def test_java_mutual_tls_with_fewer_iterations(reduced, label):
+    broker, client = reduced[label, pki.GENERATED_PASSWORD_ITERATIONS]
+    with java_server(broker.stores[label]) as server:
+        mark = server.mark()
+        good = java_client(server.port, "kafka", client.stores[label])
+        assert good, good.output
+        server.wait_for(r"HANDSHAKE OK peer=CN=kafka-tester,O=UK Home Office", since=mark)
+        wrong_host = java_client(server.port, "kafka.example.com", client.stores[label])
+        assert not wrong_host
+
+
+def test_librdkafka_and_openssl_read_keys_with_fewer_iterations(world, reduced, tmp_path):
+    _, client = reduced["pem", pki.GENERATED_PASSWORD_ITERATIONS]
+    pem_key = client.stores["pem"].keystore
+    config = {"ssl.key.location": str(pem_key), "ssl.certificate.location": str(world.clients["ec-p256"].chain_file),
+              "ssl.ca.location": str(world.clients["ec-p256"].ca_file)}
+    assert librdkafka_config_error({**config, "ssl.key.password": PASSWORD}) is None
+    assert "ssl.key.location failed" in librdkafka_config_error({**config, "ssl.key.password": PASSWORD + "x"})
+    for label in ("pkcs12-modern", "pkcs12-legacy"):
+        _, client = reduced[label, pki.GENERATED_PASSWORD_ITERATIONS]
+        keystore = {"ssl.keystore.location": str(client.stores[label].keystore),
+                    "ssl.ca.location": str(world.clients["ec-p256"].ca_file)}
+        assert librdkafka_config_error({**keystore, "ssl.keystore.password": PASSWORD}) is None, label
+
+
+@pytest.mark.parametrize("iterations", [pki.PBE_ITERATIONS, pki.GENERATED_PASSWORD_ITERATIONS])
+def test_openssl_pkey_decrypts_the_pem_keystore_key(world, tmp_path, iterations):
+    key = world.clients["rsa-2048"].key
+    path = _write(tmp_path / "key.pem", pki.encrypted_key_pem(key, PASSWORD, iterations=iterations))
+    openssl = need("openssl")
+    shown = run([openssl, "pkey", "-in", path, "-passin", "env:TLSGEN_TEST_PASSWORD", "-pubout"],
+                env={"TLSGEN_TEST_PASSWORD": PASSWORD})
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.encode() == key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    wrong = run([openssl, "pkey", "-in", path, "-passin", "env:TLSGEN_TEST_PASSWORD", "-noout"],
+                env={"TLSGEN_TEST_PASSWORD": PASSWORD + "x"})
+    assert wrong.returncode != 0
+
+
+def test_negative_control_java_refuses_more_iterations_than_its_limit(world, tmp_path):
+    """Java's PKCS12 loader does check iteration counts: beyond 5,000,000 it refuses the store."""
+    from tlsgen.crypto import pfx
+
+    trust = [("callisto-root", world.root)]
+    too_many = _write(tmp_path / "too-many.p12", stores.truststore_bytes(
+        "pkcs12", certs=trust, password=PASSWORD, iterations=pfx.MAX_ITERATIONS + 1))
+    with pytest.raises(AssertionError, match="iteration count too large"):
+        java_list(JavaStores(truststore=too_many, truststore_password=PASSWORD), truststore=True)
+    at_limit = _write(tmp_path / "fine.p12", stores.truststore_bytes(
+        "pkcs12", certs=trust, password=PASSWORD, iterations=pki.GENERATED_PASSWORD_ITERATIONS))
+    assert java_list(JavaStores(truststore=at_limit, truststore_password=PASSWORD), truststore=True) == {
+        "callisto-root": "trustedCertEntry"}
+
+
+def test_openssl_fips_bounds_for_pbkdf2_are_met_at_1000_iterations(world):
+    """Why not 1 iteration: OpenSSL's FIPS provider runs PBKDF2 with SP 800-132's checks on
+    (EVP_KDF-PBKDF2(7): pkcs5=0), refusing fewer than 1000 iterations or a salt under 16 bytes.
+    The same checks are switched on here in the default provider."""
+    openssl = need("openssl")
+
+    def pbkdf2(iterations: int, salt: bytes) -> subprocess.CompletedProcess:
+        return run([openssl, "kdf", "-keylen", "32", "-kdfopt", "digest:SHA256", "-kdfopt", "pass:password",
+                    "-kdfopt", f"hexsalt:{salt.hex()}", "-kdfopt", f"iter:{iterations}", "-kdfopt", "pkcs5:0",
+                    "PBKDF2"])
+
+    data = stores.truststore_bytes("pkcs12", certs=[("callisto-root", world.root)], password=PASSWORD,
+                                   iterations=pki.GENERATED_PASSWORD_ITERATIONS)
+    salt = _pbkdf2_salt(data)
+    assert len(salt) >= 16
+    assert pbkdf2(pki.GENERATED_PASSWORD_ITERATIONS, salt).returncode == 0
+    refused = pbkdf2(pki.GENERATED_PASSWORD_ITERATIONS - 1, salt)
+    assert refused.returncode != 0 and "invalid iteration count" in refused.stderr
+    assert pbkdf2(pki.GENERATED_PASSWORD_ITERATIONS, salt[:8]).returncode != 0  # and a short salt
+
+
+def _pbkdf2_salt(data: bytes) -> bytes:
+    """The PBKDF2 salt of a modern PKCS12 truststore's encrypted certificates."""
+    from tlsgen.crypto import asn1, pfx
+
+    (info,) = [i for _, i in asn1.items(asn1.inner(pfx.auth_safe_of(data)))]
+    content_info = asn1.fields(asn1.inner(asn1.fields(info)[1][1]))[1][1]
+    params = asn1.fields(asn1.fields(content_info)[1][1])[1][1]  # PBES2-params
+    kdf_params = asn1.fields(asn1.fields(params)[0][1])[1][1]  # PBKDF2-params
+    return asn1.fields(kdf_params)[0][1]

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
-import jks
 from cryptography import x509
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives import hashes, padding, serialization
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ..model.topology import STORE_FORMATS
-from . import asn1, pki
+from . import asn1, pfx, pki, workers
 from .pki import PrivateKey
 
 PKCS12_PROFILES = ("modern", "legacy")
@@ -91,29 +88,96 @@ def expected_truststore(certs: list[tuple[str, x509.Certificate]]) -> StoreConte
 # --- writing ----------------------------------------------------------------------------------
 
 def keystore_bytes(fmt: str, *, profile: str = "modern", alias: str, key: PrivateKey,
-                   chain: list[x509.Certificate], password: str) -> bytes:
+                   chain: list[x509.Certificate], password: str, iterations: int = pki.PBE_ITERATIONS) -> bytes:
     """A keystore holding one private key entry `alias` with its chain (leaf first, then intermediates).
 
     The key is protected by the store password too: Kafka's ssl.key.password is given the same
-    value, and Java's PKCS12 KeyManagerFactory needs the two to be equal.
+    value, and Java's PKCS12 KeyManagerFactory needs the two to be equal. `iterations`: of the
+    PBKDF for PKCS12 bags and the PEM key (`pki.iterations_for`); JKS has none.
     """
     if not chain:
         raise ValueError("a keystore needs at least the leaf certificate")
-    return _writer(_KEYSTORE_WRITERS, fmt)(profile=profile, alias=alias, key=key, chain=chain, password=password)
+    return _writer(_KEYSTORE_WRITERS, fmt)(profile=profile, alias=alias, key=key, chain=chain, password=password,
+                                           iterations=iterations)
 
 
 def truststore_bytes(fmt: str, *, profile: str = "modern", certs: list[tuple[str, x509.Certificate]],
-                     password: str | None) -> bytes:
+                     password: str | None, iterations: int = pki.PBE_ITERATIONS) -> bytes:
     """A truststore with one trusted certificate entry per (alias, certificate), in order."""
-    return _writer(_TRUSTSTORE_WRITERS, fmt)(profile=profile, certs=certs, password=password)
+    return _writer(_TRUSTSTORE_WRITERS, fmt)(profile=profile, certs=certs, password=password, iterations=iterations)
 
 
-def pem_keystore_bytes(key: PrivateKey, chain: list[x509.Certificate], password: str) -> bytes:
+def pem_keystore_bytes(key: PrivateKey, chain: list[x509.Certificate], password: str, *,
+                       iterations: int = pki.PBE_ITERATIONS) -> bytes:
     """Kafka's ssl.keystore.type=PEM file: the encrypted PKCS#8 key, then the chain, leaf first.
 
     The key is encrypted so Kafka's PemStore can decrypt it on Java 17 (see pki.encrypted_key_pem).
     """
-    return pki.encrypted_key_pem(key, password) + b"".join(pki.cert_pem(c) for c in chain)
+    return pki.encrypted_key_pem(key, password, iterations=iterations) + b"".join(pki.cert_pem(c) for c in chain)
+
+
+class StoreJob(NamedTuple):
+    """One store to build: the arguments of keystore_bytes (certs None) or truststore_bytes (key None)."""
+
+    fmt: str
+    password: str | None
+    profile: str = "modern"
+    iterations: int = pki.PBE_ITERATIONS
+    alias: str = ""
+    key: PrivateKey | None = None
+    chain: list[x509.Certificate] | None = None
+    certs: list[tuple[str, x509.Certificate]] | None = None
+
+    def build(self) -> bytes:
+        if self.certs is not None:
+            return truststore_bytes(self.fmt, profile=self.profile, certs=self.certs, password=self.password,
+                                    iterations=self.iterations)
+        return keystore_bytes(self.fmt, profile=self.profile, alias=self.alias, key=self.key, chain=self.chain or [],
+                              password=self.password or "", iterations=self.iterations)
+
+
+# Below this much estimated work (single-core seconds) build_many stays in this process. Measured
+# with bench/crypto.py (2 cores, load average ~1), here / 2 forked workers: 200 modern stores at
+# 1000 iterations 0.128 / 0.123 s (even), 1000 of them 0.66 / 0.40 s, 50 at 10,000 iterations
+# 0.17 / 0.08 s. Starting a worker costs ~1 ms; the rest is copy-on-write and the result pipes.
+_PARALLEL_MIN_SECONDS = 0.15
+
+
+def build_many(jobs: Sequence[StoreJob], *, processes: int | None = None) -> list[bytes]:
+    """The bytes of every store, in order; on every core when the batch is large enough.
+
+    cryptography holds the GIL while it derives PKCS12 keys (two threads: 1.0× one), so the
+    second core needs a second process: forked workers (workers.map_forked), which already hold
+    the keys and certificates, so only the finished stores cross a pipe. With threads in this
+    process (watch mode) they are built here, one after the other. Unknown formats or profiles
+    raise here, before any worker starts. `processes` forces the number of workers (tests).
+    """
+    for job in jobs:
+        _writer(_KEYSTORE_WRITERS if job.certs is None else _TRUSTSTORE_WRITERS, job.fmt)
+        if job.fmt == "pkcs12" and job.profile not in PKCS12_PROFILES:
+            raise ValueError(f"unknown PKCS12 profile {job.profile!r}; expected one of {', '.join(PKCS12_PROFILES)}")
+    if processes is None:
+        work = sum(_seconds_to_build(job) for job in jobs)
+        processes = workers.cpu_count() if work >= _PARALLEL_MIN_SECONDS and workers.can_fork() else 1
+    if processes > 1 and len(jobs) > 1 and workers.can_fork():
+        try:
+            return workers.map_forked(StoreJob.build, jobs, processes)
+        except workers.WorkerError:
+            pass  # build them here instead (and raise here what a worker could only report)
+    return [job.build() for job in jobs]
+
+
+def _seconds_to_build(job: StoreJob) -> float:
+    """Rough single-core seconds for one store, to decide on workers. bench/crypto.py's figures fit
+    0.4 ms plus, per encrypted bag and 1000 iterations, 0.125 ms (PBES2) or 0.57 ms (3DES)."""
+    if job.fmt == "jks":
+        return 0.0003 if job.certs is None else 0.00002
+    if job.fmt == "pem" and job.certs is not None:
+        return 0.00002
+    # PKCS12 bags and the PEM key: a fixed part, and the key derivation's iterations (per 1000).
+    per_1000 = 0.00057 if job.profile == "legacy" or job.fmt == "pem" else 0.000125
+    bags = 1 if job.fmt == "pem" or job.certs is not None else 2
+    return 0.0004 + bags * per_1000 * job.iterations / 1000
 
 
 def _writer(table: dict[str, Callable[..., bytes]], fmt: str) -> Callable[..., bytes]:
@@ -122,8 +186,8 @@ def _writer(table: dict[str, Callable[..., bytes]], fmt: str) -> Callable[..., b
     return table[fmt]
 
 
-def _pkcs12_encryption(profile: str, password: str) -> serialization.KeySerializationEncryption:
-    builder = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(pki.PBE_ITERATIONS)
+def _pkcs12_encryption(profile: str, password: str, iterations: int) -> serialization.KeySerializationEncryption:
+    builder = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(iterations)
     if profile == "modern":  # what Java 17 and OpenSSL 3 write by default
         builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(hashes.SHA256())
     elif profile == "legacy":
@@ -135,21 +199,29 @@ def _pkcs12_encryption(profile: str, password: str) -> serialization.KeySerializ
     return builder.build(password.encode())
 
 
-def _pkcs12_keystore(*, profile, alias, key, chain, password) -> bytes:
+def _pkcs12_keystore(*, profile, alias, key, chain, password, iterations) -> bytes:
     return pkcs12.serialize_key_and_certificates(alias.encode(), key, chain[0], chain[1:] or None,
-                                                 _pkcs12_encryption(profile, password))
+                                                 _pkcs12_encryption(profile, password, iterations))
 
 
-def _pkcs12_truststore(*, profile, certs, password) -> bytes:
+def _pkcs12_truststore(*, profile, certs, password, iterations) -> bytes:
     # serialize_java_truststore gives every certificate bag Java's trusted-key-usage attribute
     # (OID 2.16.840.1.113894.746875.1.1); without it Java's PKCS12 loader skips certificates that
     # have no key, and the truststore looks empty ("the trustAnchors parameter must be non-empty").
     # It takes the same encryption builder as keystores, so both profiles work for truststores.
     return pkcs12.serialize_java_truststore([pkcs12.PKCS12Certificate(cert, alias.encode()) for alias, cert in certs],
-                                            _pkcs12_encryption(profile, password))
+                                            _pkcs12_encryption(profile, password, iterations))
 
 
-def _jks_keystore(*, profile, alias, key, chain, password) -> bytes:
+def _jks():
+    # pyjks pulls in pycryptodome's hash modules: ~0.1-0.2 s of imports that only JKS stores need.
+    import jks
+
+    return jks
+
+
+def _jks_keystore(*, profile, alias, key, chain, password, iterations) -> bytes:
+    jks = _jks()
     pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                               serialization.NoEncryption())
     entry = jks.PrivateKeyEntry.new(alias, [c.public_bytes(serialization.Encoding.DER) for c in chain], pkcs8,
@@ -158,16 +230,17 @@ def _jks_keystore(*, profile, alias, key, chain, password) -> bytes:
     return jks.KeyStore.new("jks", [entry]).saves(password)
 
 
-def _jks_truststore(*, profile, certs, password) -> bytes:
+def _jks_truststore(*, profile, certs, password, iterations) -> bytes:
+    jks = _jks()
     entries = [jks.TrustedCertEntry.new(alias, cert.public_bytes(serialization.Encoding.DER)) for alias, cert in certs]
     return jks.KeyStore.new("jks", entries).saves(password)
 
 
-def _pem_keystore(*, profile, alias, key, chain, password) -> bytes:
-    return pem_keystore_bytes(key, chain, password)
+def _pem_keystore(*, profile, alias, key, chain, password, iterations) -> bytes:
+    return pem_keystore_bytes(key, chain, password, iterations=iterations)
 
 
-def _pem_truststore(*, profile, certs, password) -> bytes:
+def _pem_truststore(*, profile, certs, password, iterations) -> bytes:
     return b"".join(pki.cert_pem(cert) for _, cert in certs)
 
 
@@ -216,9 +289,14 @@ def _read_store(fmt: str, data: bytes, password: str | None) -> StoreContent:
 
 def _read_pem_keystore(data: bytes, password: str | None) -> StoreContent:
     try:
-        key = pki.load_key(data, password)
+        key = pki.load_key(data, password, trusted=True)  # checked just below
     except (ValueError, TypeError) as exc:
         raise StoreError(f"the private key does not open with this password ({exc})") from None
+    try:
+        # Not RSA_check_key: ~0.02 ms instead of ~45 ms per rsa-2048 key (see pki.check_key_pair).
+        pki.check_key_pair(key)
+    except ValueError as exc:
+        raise StoreError(f"the private key is broken ({exc})") from None
     try:
         chain = pki.load_certs(data)
     except ValueError:
@@ -227,6 +305,7 @@ def _read_pem_keystore(data: bytes, password: str | None) -> StoreContent:
 
 
 def _read_jks(data: bytes, password: str) -> StoreContent:
+    jks = _jks()
     try:
         store = jks.KeyStore.loads(data, password)
     except jks.util.KeystoreSignatureException:
@@ -242,7 +321,7 @@ def _read_jks(data: bytes, password: str) -> StoreContent:
                 # pyjks tries the store password on every key; Kafka passes that same value as
                 # ssl.key.password, so a key it does not open is a key Kafka cannot use.
                 raise StoreError(f"the key of entry '{alias}' does not open with the store password")
-            key = serialization.load_der_private_key(entry.pkey_pkcs8, None)
+            key = _working_key(entry.pkey_pkcs8, None, alias)
             entries.append(StoreEntry(alias, "key", pki.spki_fingerprint(key),
                                       tuple(_der_fingerprint(der) for _, der in entry.cert_chain)))
         else:
@@ -251,122 +330,86 @@ def _read_jks(data: bytes, password: str) -> StoreContent:
 
 
 def _read_pkcs12(data: bytes, password: str) -> StoreContent:
+    """What Java's PKCS12 keystore shows: one key entry, named by its key bag, with its chain; and
+    the certificate bags that carry Java's trusted-key-usage attribute as trusted entries."""
     try:
-        loaded = pkcs12.load_pkcs12(data, password.encode())
-    except ValueError:
-        raise StoreError("wrong password, or not a PKCS12 file") from None
-    try:
-        trusted = _pkcs12_java_trusted(data, password)
-    except StoreError:
-        raise
-    except (IndexError, ValueError) as exc:  # a layout load_pkcs12 accepts but this reader does not know
-        raise StoreError(f"cannot see which certificates Java trusts in this PKCS12 file ({exc})") from None
+        bags = pfx.read(data, password)  # the MAC is checked first
+    except pfx.WrongPassword as exc:
+        raise StoreError(str(exc)) from None
+    except pfx.PFXError as exc:
+        raise StoreError(f"not a PKCS12 file tlsgen reads ({exc})") from None
+    key_bags = [b for b in bags if b.kind in ("key", "shrouded-key")]
+    if len(key_bags) > 1:
+        raise StoreError(f"{len(key_bags)} private keys; a Kafka keystore holds one")
+    cert_bags = [b for b in bags if b.kind == "cert"]
+    for bag in cert_bags:
+        try:  # Java refuses the whole store over one certificate it cannot parse
+            x509.load_der_x509_certificate(bag.value)
+        except ValueError:
+            raise StoreError(f"the certificate '{bag.friendly_name or ''}' is not an X.509 certificate") from None
+    key = leaf = None
+    if key_bags:
+        (key_bag,) = key_bags
+        # Java names a key entry by its key bag's friendlyName (cryptography gives both bags the alias).
+        alias = key_bag.friendly_name or ""
+        key = _working_key(key_bag.value, password if key_bag.kind == "shrouded-key" else None, alias)
+        leaf = _leaf_of(key_bag, key, cert_bags)
     entries, chain = [], []
-    for bag in loaded.additional_certs:
-        fingerprint = pki.cert_fingerprint(bag.certificate)
-        if fingerprint in trusted:
-            entries.append(StoreEntry(_friendly(bag), "trusted", None, (fingerprint,)))
-        elif loaded.key is not None:
+    for bag in cert_bags:
+        if bag is leaf:
+            continue
+        fingerprint = _der_fingerprint(bag.value)
+        if _TRUSTED in bag.attributes:
+            entries.append(StoreEntry(bag.friendly_name or "", "trusted", None, (fingerprint,)))
+        elif key is not None:
             chain.append(fingerprint)  # Java completes the key entry's chain from these
         else:
-            entries.append(StoreEntry(_friendly(bag), "untrusted", None, (fingerprint,)))
-    if loaded.key is not None:
-        if loaded.cert is None:
-            raise StoreError("the private key has no certificate")
-        entries.append(StoreEntry(_friendly(loaded.cert), "key", pki.spki_fingerprint(loaded.key),
-                                  (pki.cert_fingerprint(loaded.cert.certificate), *chain)))
+            entries.append(StoreEntry(bag.friendly_name or "", "untrusted", None, (fingerprint,)))
+    if key is not None:
+        entries.append(StoreEntry(alias or leaf.friendly_name or "", "key", pki.spki_fingerprint(key),
+                                  (_der_fingerprint(leaf.value), *chain)))
     return StoreContent(tuple(entries))
 
 
-def _friendly(bag: pkcs12.PKCS12Certificate) -> str:
-    return bag.friendly_name.decode("utf-8", "replace") if bag.friendly_name else ""
+def _working_key(der: bytes, password: str | None, alias: str) -> PrivateKey:
+    """A key bag's key, checked by pki.check_key_pair rather than RSA_check_key (see pki.load_key)."""
+    try:
+        key = serialization.load_der_private_key(der, password.encode() if password is not None else None,
+                                                 unsafe_skip_rsa_key_validation=True)
+    except (ValueError, TypeError):
+        raise StoreError(f"the key of entry '{alias}' does not open with the store password") from None
+    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        raise StoreError(f"entry '{alias}' holds a {type(key).__name__}; tlsgen uses RSA and EC keys")
+    try:
+        pki.check_key_pair(key)
+    except ValueError as exc:
+        raise StoreError(f"the key of entry '{alias}' is broken ({exc})") from None
+    return key
+
+
+def _leaf_of(key_bag: pfx.SafeBag, key: PrivateKey, cert_bags: list[pfx.SafeBag]) -> pfx.SafeBag:
+    """The key's certificate: the bag with the key's localKeyID, else the one with its public key
+    (what OpenSSL's PKCS12_parse and Java's PKCS12KeyStore do)."""
+    if key_bag.local_key_id is not None:
+        for bag in cert_bags:
+            if bag.local_key_id == key_bag.local_key_id:
+                return bag
+    spki = pki.spki_fingerprint(key)
+    for bag in cert_bags:
+        try:
+            if pki.spki_fingerprint(x509.load_der_x509_certificate(bag.value)) == spki:
+                return bag
+        except ValueError:
+            continue
+    raise StoreError("the private key has no certificate")
 
 
 def _der_fingerprint(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-# --- Java's trusted-key-usage attribute inside PKCS12 ------------------------------------------
-#
-# cryptography's load_pkcs12 does not return bag attributes other than the friendly name, so this
-# walks the PKCS#12 structure (RFC 7292) itself to see which certificate bags carry the attribute
-# Java needs. Only what tlsgen reads is decoded: DER, PBES2 (PBKDF2 + AES-CBC) and the PKCS#12
-# PBE with 3DES. The password has already passed the MAC check in load_pkcs12.
-
+# Java's trusted-key-usage attribute (OID 2.16.840.1.113894.746875.1.1): Java's PKCS12 loader
+# skips a certificate bag without a key unless it carries it. cryptography's load_pkcs12 does not
+# return it, hence pfx.py.
 JAVA_TRUSTED_KEY_USAGE = "2.16.840.1.113894.746875.1.1"
 _TRUSTED = asn1.oid(JAVA_TRUSTED_KEY_USAGE)
-_DATA = asn1.oid("1.2.840.113549.1.7.1")
-_ENCRYPTED_DATA = asn1.oid("1.2.840.113549.1.7.6")
-_CERT_BAG = asn1.oid("1.2.840.113549.1.12.10.1.3")
-_X509_CERT = asn1.oid("1.2.840.113549.1.9.22.1")
-_PBES2 = asn1.oid("1.2.840.113549.1.5.13")
-_PBKDF2 = asn1.oid("1.2.840.113549.1.5.12")
-_PRFS = {asn1.oid("1.2.840.113549.2.7"): hashes.SHA1, asn1.oid("1.2.840.113549.2.9"): hashes.SHA256,
-         asn1.oid("1.2.840.113549.2.10"): hashes.SHA384, asn1.oid("1.2.840.113549.2.11"): hashes.SHA512}
-_AES_CBC = {asn1.oid("2.16.840.1.101.3.4.1.2"): 16, asn1.oid("2.16.840.1.101.3.4.1.22"): 24,
-            asn1.oid("2.16.840.1.101.3.4.1.42"): 32}
-
-
-def _pkcs12_java_trusted(data: bytes, password: str) -> set[str]:
-    """Fingerprints of the certificates whose bag carries Java's trusted-key-usage attribute."""
-    pfx = asn1.fields(asn1.inner(data))  # PFX: version, authSafe, macData
-    content_type, content = asn1.fields(pfx[1][1])
-    if content_type[1] != _DATA:
-        raise StoreError("a PKCS12 store signed with a public key, which tlsgen does not read")
-    trusted = set()
-    for _, info in asn1.items(asn1.inner(asn1.inner(content[1]))):  # AuthenticatedSafe: ContentInfo, ...
-        (_, kind), (_, body) = asn1.fields(info)
-        if kind == _DATA:
-            safe_contents = asn1.inner(body)  # [0] EXPLICIT OCTET STRING holding SafeContents
-        elif kind == _ENCRYPTED_DATA:
-            safe_contents = _decrypt_content(asn1.inner(body), password)
-        else:
-            continue  # enveloped data: no certificates tlsgen could have written
-        for _, bag in asn1.items(asn1.inner(safe_contents)):
-            parts = asn1.fields(bag)  # bagId, [0] bagValue, bagAttributes
-            if parts[0][1] != _CERT_BAG:
-                continue
-            cert_id, cert_value = asn1.fields(asn1.inner(parts[1][1]))
-            if cert_id[1] != _X509_CERT:
-                continue
-            attributes = [asn1.fields(a)[0][1] for _, a in asn1.items(parts[2][1])] if len(parts) > 2 else []
-            if _TRUSTED in attributes:
-                trusted.add(_der_fingerprint(asn1.inner(cert_value[1])))
-    return trusted
-
-
-def _decrypt_content(encrypted_data: bytes, password: str) -> bytes:
-    """EncryptedData (version, EncryptedContentInfo) → the plaintext SafeContents."""
-    _, content_info = asn1.fields(encrypted_data)
-    _, algorithm, (tag, encrypted) = asn1.fields(content_info[1])[:3]
-    if tag == 0xA0:  # constructed [0]: the ciphertext in several OCTET STRING pieces
-        encrypted = b"".join(piece for _, piece in asn1.items(encrypted))
-    (_, oid), (_, params) = asn1.fields(algorithm[1])
-    if oid == pki.PBE_SHA1_3DES_OID:
-        (_, salt), (_, count) = asn1.fields(params)
-        iterations = int.from_bytes(count, "big")
-        key = pki.pkcs12_pbe_key(password, salt, iterations, purpose=1, size=24)
-        iv = pki.pkcs12_pbe_key(password, salt, iterations, purpose=2, size=8)
-        cipher, block = Cipher(TripleDES(key), modes.CBC(iv)), 64
-    elif oid == _PBES2:
-        (_, kdf), (_, scheme) = asn1.fields(params)
-        (_, kdf_oid), (_, kdf_params) = asn1.fields(kdf)
-        (_, enc_oid), (_, iv) = asn1.fields(scheme)
-        if kdf_oid != _PBKDF2 or enc_oid not in _AES_CBC:
-            raise StoreError("PBES2 with a cipher other than AES-CBC, which tlsgen does not read")
-        kdf_fields = asn1.fields(kdf_params)
-        salt, iterations = kdf_fields[0][1], int.from_bytes(kdf_fields[1][1], "big")
-        prf = hashes.SHA1
-        for tag, value in kdf_fields[2:]:
-            if tag == 0x30:  # the PRF AlgorithmIdentifier (keyLength, an INTEGER, is implied by the cipher)
-                prf = _PRFS.get(asn1.fields(value)[0][1], prf)
-        key = PBKDF2HMAC(prf(), _AES_CBC[enc_oid], salt, iterations).derive(password.encode())
-        cipher, block = Cipher(algorithms.AES(key), modes.CBC(iv)), 128
-    else:
-        raise StoreError("certificates encrypted with an algorithm tlsgen does not read (such as RC2-40)")
-    decryptor = cipher.decryptor()
-    unpadder = padding.PKCS7(block).unpadder()
-    try:
-        return unpadder.update(decryptor.update(encrypted) + decryptor.finalize()) + unpadder.finalize()
-    except ValueError:
-        raise StoreError("the certificates do not decrypt with this password") from None

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Callable
 
 from .. import layout
-from ..crypto import pki
+from ..crypto import pki, stores
 from . import content
 from .content import Identity, Materials
 from .kubernetes import made_generations
@@ -49,12 +49,11 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None) -
     materials.strimzi = made_generations(plan.spec, materials, dict(plan.strimzi))  # with what was just made
     records = dict(plan.kept)
     writes = plan.of_type(WriteFile)
-    for i, step in enumerate(writes, 1):
-        data = content.build(step.artifact, materials)
-        records[step.artifact.path] = checked_record(step, data, materials)
-        out.write(step.artifact.path, data, step.artifact.mode, step.chown)
-        if i % 50 == 0:
-            progress(f"wrote {i}/{len(writes)} files")
+    built = build_files(writes, materials, progress)
+    for step in writes:
+        records[step.artifact.path] = checked_record(step, built[step.artifact.path], materials)
+    out.write_many([(s.artifact.path, built[s.artifact.path], s.artifact.mode, s.chown) for s in writes],
+                   lambda done: progress(f"wrote {done}/{len(writes)} files"))
     for step in plan.of_type(SetAttributes):
         out.set_attributes(step.target.path, step.target.mode, step.chown)
     deletes = plan.of_type(DeleteFile)
@@ -63,6 +62,20 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None) -
     out.remove_empty_dirs([step.path for step in deletes])
     write_state(out, State(plan.serial + 1, records, rollovers_made(plan, materials), materials.strimzi))
     clear_journal(out)
+
+
+def build_files(writes: list[WriteFile], materials: Materials, progress: Progress) -> dict[str, bytes]:
+    """Every file's bytes; the stores together, so that a large batch is built on every core."""
+    built = {}
+    stores_to_build = [s.artifact for s in writes if s.artifact.role in (content.Role.KEYSTORE, content.Role.TRUSTSTORE)]
+    if stores_to_build:
+        progress(f"building {len(stores_to_build)} stores…")
+        jobs = [content.store_job(a, materials) for a in stores_to_build]
+        built.update(zip((a.path for a in stores_to_build), stores.build_many(jobs)))
+    for step in writes:
+        if step.artifact.path not in built:
+            built[step.artifact.path] = content.build(step.artifact, materials)
+    return built
 
 
 def rollovers_made(plan: Plan, materials: Materials) -> dict[str, Rollover]:
@@ -98,17 +111,19 @@ def make_keys(steps: list[MakeKey], materials: Materials, progress: Progress) ->
 def issue_certificates(steps: list[IssueCert], materials: Materials, plan: Plan, progress: Progress) -> None:
     if steps:
         progress(f"signing {len(steps)} certificate{'s' if len(steps) > 1 else ''}…")
-    for step in steps:  # the plan lists issuers before what they sign
+    for step in (s for s in steps if s.is_ca):  # the plan lists issuers before what they sign
         me, want = materials[step.identity], step.want
         issuer_cert = materials[want.issuer].cert if want.issuer else None
         issuer_key = materials.signing_key(want.issuer) if want.issuer else None
-        if step.is_ca:
-            me.cert = pki.issue_ca(subject=want.subject, key=me.key(), issuer_cert=issuer_cert, issuer_key=issuer_key,
-                                   path_length=want.path_length, validity=want.validity.delta, now=plan.now)
-        else:
-            me.cert = pki.issue_leaf(subject=want.subject, public_key=me.key().public_key(), issuer_cert=issuer_cert,
-                                     issuer_key=issuer_key, hostnames=want.hostnames, ip_addresses=want.ip_addresses,
-                                     usages=want.usages, validity=want.validity.delta, now=plan.now)
+        me.cert = pki.issue_ca(subject=want.subject, key=me.key(), issuer_cert=issuer_cert, issuer_key=issuer_key,
+                               path_length=want.path_length, validity=want.validity.delta, now=plan.now)
+    leaves = [s for s in steps if not s.is_ca]  # every issuer exists now: sign them together, on every core
+    orders = [pki.LeafOrder(subject=s.want.subject, public_key=materials[s.identity].key().public_key(),
+                            issuer_cert=materials[s.want.issuer].cert, issuer_key=materials.signing_key(s.want.issuer),
+                            usages=s.want.usages, validity=s.want.validity.delta, now=plan.now,
+                            hostnames=s.want.hostnames, ip_addresses=s.want.ip_addresses) for s in leaves]
+    for step, cert in zip(leaves, pki.issue_leaves(orders)):
+        materials[step.identity].cert = cert
 
 
 def checked_record(step: WriteFile, data: bytes, materials: Materials) -> FileRecord:

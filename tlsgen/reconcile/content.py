@@ -189,22 +189,26 @@ def content(a: Artifact, m: Materials) -> bytes | None:
 
 def build(a: Artifact, m: Materials) -> bytes:
     """The bytes apply writes, once every material is made."""
-    if a.role not in (Role.KEYSTORE, Role.TRUSTSTORE):
-        data = content(a, m)
-        if data is None:
-            raise ValueError(f"{a.path}: a material it is made from was not made")
-        return data
+    if a.role in (Role.KEYSTORE, Role.TRUSTSTORE):
+        return store_job(a, m).build()
+    data = content(a, m)
+    if data is None:
+        raise ValueError(f"{a.path}: a material it is made from was not made")
+    return data
+
+
+def store_job(a: Artifact, m: Materials) -> stores.StoreJob:
+    """What a keystore or truststore is built from (apply builds them together, on every core)."""
     password = m.passwords[a.name]
-    if a.name in m.spec.cas:  # Strimzi's ca.p12
-        return stores.truststore_bytes("pkcs12", profile="modern", certs=_strimzi_certs(m, a.name), password=password)
+    if a.name in m.spec.cas:  # Strimzi's ca.p12, with a password tlsgen generated
+        return stores.StoreJob("pkcs12", password, "modern", pki.iterations_for(True), certs=_strimzi_certs(m, a.name))
     e = m.spec.entities[a.name]
+    # A generated password carries ~190 bits: more PBKDF2 iterations add nothing to it (crypto/pki.py).
+    iterations = pki.iterations_for(e.password is None)
     if a.role is Role.KEYSTORE:
-        chain = [i.cert for i in m.chain(e)]
-        if e.keystore == "pem":
-            return stores.pem_keystore_bytes(m[e.name].key(), chain, password)
-        return stores.keystore_bytes(e.keystore, profile=e.pkcs12, alias=e.name, key=m[e.name].key(), chain=chain,
-                                     password=password)
-    return stores.truststore_bytes(e.truststore, profile=e.pkcs12, certs=_trusted_certs(m, e), password=password)
+        return stores.StoreJob(e.keystore, password, e.pkcs12, iterations, alias=e.name, key=m[e.name].key(),
+                               chain=[i.cert for i in m.chain(e)])
+    return stores.StoreJob(e.truststore, password, e.pkcs12, iterations, certs=_trusted_certs(m, e))
 
 
 def holds(a: Artifact, m: Materials) -> Callable[[bytes], bool] | None:
