@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 
 from . import __version__
 from .commands import apply, init, plan, schema, status, validate, verify, watch
 from .commands.common import (EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, PipeSafeStdout, print_json,
                               report)
-from .diagnostics import UserError
 
 COMMANDS = {command.NAME: command for command in (validate, plan, apply, watch, status, verify, schema, init)}
 
@@ -74,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .diagnostics import UserError  # here, not at start-up: --version and --help need none of it
+
     try:
         return args.run(args)
     except UserError as exc:
@@ -87,6 +87,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: one line, and the traceback only on request
         if args.debug:
+            import traceback
+
             traceback.print_exc()
         print(f"tlsgen: internal error ({type(exc).__name__}: {exc}); please report it with the output of "
               f"`tlsgen --debug {args.command} ...`", file=sys.stderr)

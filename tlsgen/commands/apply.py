@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..diagnostics import Diagnostic, UserError
-from .common import EXIT_OK, add_out, add_output_format, add_spec, human, print_json, progress_printer, warn
+from .common import EXIT_OK, add_out, add_output_format, add_spec, human, path_argument, print_json, progress_printer, warn
 from .reconcile import add_renew_rotate, apply_command, plan_json, prepare, spec_warnings
 
 NAME = "apply"
@@ -28,10 +27,28 @@ def json_document(**values) -> dict:
 
 
 def run(args) -> int:
+    from datetime import datetime, timezone
+
+    from ..reconcile import shortcut
+
+    now = datetime.now(timezone.utc)
+    plain = not (args.renew or args.rotate_key or args.proceed or args.now)
+    spec_arg = args.spec if args.spec is not None else path_argument("specs")
+    shown = shortcut.unchanged(spec_arg, args.out, os.geteuid(), now) if plain else None
+    if shown is not None:  # nothing the plan depends on changed, and out/ is as the last apply left it
+        if args.json:
+            print_json(json_document(out=shown, applied=True))
+        print("apply complete: no changes", file=human(args))
+        return EXIT_OK
+    return apply_planned(args, now, spec_arg)
+
+
+def apply_planned(args, now, spec_arg) -> int:
+    from ..reconcile import shortcut
     from ..reconcile.apply import apply_plan
     from ..reconcile.planner import make_plan
 
-    spec, out, options = prepare(args)
+    spec, out, options = prepare(args, now)
     check_owners(spec)
     warnings = spec_warnings(spec)
     warn(warnings, args.format)
@@ -40,7 +57,9 @@ def run(args) -> int:
         plan = make_plan(spec, out, options)  # under the lock: the plan is of what is really there
         if not plan.empty:
             plan.write_text(stream, verbose=args.verbose)
-        apply_plan(plan, out, progress_printer())
+        # What the next plain apply depends on (options only change this apply, not the next).
+        record = None if warnings else shortcut.record(spec_arg, args.out, spec, plan, os.geteuid())
+        apply_plan(plan, out, progress_printer(), shortcut=record)
     if args.json:
         print_json(json_document(**plan.as_json(apply_command(args)), applied=True,
                                  warnings=[w.as_json() for w in warnings]))
@@ -52,6 +71,7 @@ def run(args) -> int:
 def check_owners(spec) -> None:
     """`owner:` needs the right to chown: say so before anything is written, not half-way, at the line
     that sets it (the entity's own `owner`, or `defaults.owner`)."""
+    from ..diagnostics import Diagnostic, UserError
     from ..model import Origin
 
     if os.geteuid() == 0:

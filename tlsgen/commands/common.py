@@ -6,24 +6,29 @@ Nothing here imports more than the standard library: every command module import
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Callable, Iterable, TextIO
 
 EXIT_OK, EXIT_ERROR, EXIT_PENDING, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 PROGRESS_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal (CI logs show life)
 
 
+def path_argument(text: str):
+    """A path argument; pathlib is imported when one is given (not for --version or --help)."""
+    from pathlib import Path
+
+    return Path(text)
+
+
 def add_spec(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", nargs="?", type=Path, default=None, metavar="SPEC",
+    parser.add_argument("spec", nargs="?", type=path_argument, default=None, metavar="SPEC",
                         help="spec file or directory (default: specs/)")
 
 
 def add_out(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--out", type=path_argument, default=None, metavar="DIR",
                         help="output directory (default: the spec's output:, else out/)")
 
 
@@ -61,6 +66,8 @@ def human(args: argparse.Namespace) -> TextIO:
 
 
 def print_json(doc: dict) -> None:
+    import json
+
     json.dump(doc, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from importlib import resources
-from pathlib import Path
 
-from ..diagnostics import UserError, display_path
-from .common import EXIT_OK
+from .common import EXIT_OK, path_argument
 
 NAME = "init"
 HELP = "write a commented starter spec (default specs/tlsgen.yaml); never overwrites"
@@ -17,19 +14,22 @@ EXAMPLE = "  tlsgen init\n  tlsgen init platform/tls.yaml"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("path", nargs="?", type=Path, default=Path("specs/tlsgen.yaml"), metavar="PATH",
+    parser.add_argument("path", nargs="?", type=path_argument, default="specs/tlsgen.yaml", metavar="PATH",
                         help="where to write the spec (default: specs/tlsgen.yaml)")
 
 
 def starter_text() -> str:
+    from importlib import resources
+
     return resources.files("tlsgen").joinpath("starter.yaml").read_text(encoding="utf-8")
 
 
 def run(args) -> int:
+    from ..diagnostics import UserError, display_path
     from ..reconcile.outdir import os_errors
     from ..spec.schema import json_schema
 
-    path: Path = args.path
+    path = path_argument(args.path) if isinstance(args.path, str) else args.path
     if path.is_dir():
         path = path / "tlsgen.yaml"
     with os_errors(path.parent, "create"):
@@ -43,7 +43,7 @@ def run(args) -> int:
     return EXIT_OK
 
 
-def _create(path: Path, text: str) -> bool:
+def _create(path, text: str) -> bool:
     """Write a new file; False when anything is there already. O_EXCL refuses every existing entry,
     a dangling symlink included, so nothing is ever written through a link (or raced)."""
     from ..reconcile.outdir import os_errors

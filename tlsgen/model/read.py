@@ -54,4 +54,5 @@ def _finished(draft: Draft, sources: Sources, euid: int) -> Spec:
     return Spec(source=draft.source, output=draft.output, cas=draft.cas,
                 entities=with_image_owners(with_default_trust(entities, draft.cas, explicit), euid), trusted=draft.trusted,
                 compose=draft.compose, inputs=tuple(dict.fromkeys(sources.inputs)), origins=draft.public_origins(),
-                kubernetes=draft.kubernetes, kafka=draft.kafka, warnings=tuple(kafka_rules.warnings(draft)))
+                kubernetes=draft.kubernetes, kafka=draft.kafka, warnings=tuple(kafka_rules.warnings(draft)),
+                environment=tuple(dict.fromkeys(sources.environment)))

@@ -44,6 +44,7 @@ class Sources:
     def __init__(self, locations: Locations):
         self.locations = locations
         self.inputs: list[Path] = list(locations.files)
+        self.environment: list[str] = []  # the variables the spec reads, like inputs for files
         self.problems: list[Diagnostic] = []
 
     def error(self, path: SpecPath, message: str, hint: str | None = None) -> None:
@@ -64,6 +65,7 @@ class Sources:
     def secret(self, path: SpecPath, source: schema.EnvRef | schema.FileRef, *, strip: bool) -> str | None:
         """The text of an {env: NAME} or {file: PATH}; for a password, without its line break."""
         if isinstance(source, schema.EnvRef):
+            self.environment.append(source.env)
             value = os.environ.get(source.env)
             if value is None:
                 self.error(path + ("env",), f"environment variable {source.env} is not set",

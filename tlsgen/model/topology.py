@@ -179,6 +179,7 @@ class Spec:
     trusted: dict[str, Trusted]
     compose: Compose
     inputs: tuple[Path, ...] = field(default=())  # spec files and every file the spec references
+    environment: tuple[str, ...] = ()  # the environment variables the spec reads
     kubernetes: Kubernetes | None = None
     # (CA or entity name, setting) -> where it was written; not part of what a spec means
     origins: Mapping[tuple[str, str], Origin] = field(default_factory=dict, compare=False, repr=False)

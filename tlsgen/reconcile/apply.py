@@ -32,7 +32,8 @@ class InconsistentPlan(Exception):
     """What apply was about to write differs from what the plan promised: a bug in tlsgen."""
 
 
-def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None) -> None:
+def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, shortcut: dict | None = None) -> None:
+    """`shortcut`: what the next no-op apply may check instead of planning (reconcile/shortcut.py)."""
     if plan.noop:
         out.clean_temp_files(plan.journal.marks)  # an apply killed after writing its state left only these
         if plan.journal.present:
@@ -60,7 +61,7 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None) -
     for step in deletes:
         out.remove(step.path)
     out.remove_empty_dirs([step.path for step in deletes])
-    write_state(out, State(plan.serial + 1, records, rollovers_made(plan, materials), materials.strimzi))
+    write_state(out, State(plan.serial + 1, records, rollovers_made(plan, materials), materials.strimzi, shortcut))
     clear_journal(out)
 
 

@@ -116,6 +116,7 @@ class State:
     files: dict[str, FileRecord] = field(default_factory=dict)
     rollovers: dict[str, Rollover] = field(default_factory=dict)  # by CA name
     strimzi: dict[str, Generation] = field(default_factory=dict)  # by Strimzi CA role: "cluster", "clients"
+    shortcut: dict | None = field(default=None, compare=False)  # what the no-op check needs (shortcut.py)
 
     def to_json(self) -> bytes:
         doc = {"format": FORMAT, "serial": self.serial,
@@ -124,6 +125,8 @@ class State:
             doc["rollovers"] = {ca: self.rollovers[ca].as_json() for ca in sorted(self.rollovers)}
         if self.strimzi:
             doc["strimzi"] = {role: self.strimzi[role].as_json() for role in sorted(self.strimzi)}
+        if self.shortcut:
+            doc["shortcut"] = self.shortcut
         return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod

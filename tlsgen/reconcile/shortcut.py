@@ -1,0 +1,147 @@
+"""A no-op apply that costs what re-hashing out/ costs.
+
+Most applies in a pipeline change nothing. Proving that the slow way means parsing the spec,
+importing pydantic and cryptography and planning every file: about a second for 500 clients. An
+apply that writes the state also records here what that plan depended on: tlsgen's version, the
+spec files and every file they reference (by hash), the environment variables they read (by HMAC),
+the user it ran as, the options, and the earliest moment a certificate falls due. The next apply
+with no options checks those first, then re-hashes every managed file against the state and checks
+modes and owners; when everything matches, nothing could have changed the plan, and it stops there.
+Anything that does not match (or cannot be read) simply takes the ordinary path.
+
+Only the standard library is imported here: that is the point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import stat
+from datetime import datetime
+from pathlib import Path
+
+from .. import __version__
+
+_OUTPUT_LINE = re.compile(rb"^output:[ \t]*['\"]?([^'\"#\r\n]+?)['\"]?[ \t]*(#.*)?$", re.M)
+
+
+def record(spec_arg: Path, out_arg: Path | None, spec, plan, euid: int) -> dict | None:
+    """What the no-op check needs, for the state this apply writes; None where it cannot be sure. (The
+    caller records nothing when there are warnings: every apply must print them.)"""
+    if spec.warnings or plan.rollovers or plan.next_due is None:
+        return None  # a warning to print, or a rollover to report: take the ordinary path
+    from .. import layout
+
+    salt = plan.salt
+    return {
+        "version": __version__, "cwd": os.getcwd(), "spec": os.path.abspath(spec_arg),
+        "out_option": os.path.abspath(out_arg) if out_arg is not None else None, "euid": euid,
+        "out": str(spec.output), "spec_files": _spec_files(Path(spec_arg)),
+        "inputs": {os.path.abspath(p): _sha256(p) for p in spec.inputs},
+        "environment": {name: _hmac(salt, os.environ.get(name, "").encode()) for name in spec.environment},
+        "due": plan.next_due.isoformat(),
+        "modes": {a.path: a.mode for a in layout.artifacts(spec, {})},
+        "directories": {d.path: d.mode for d in layout.directories(spec)},
+        "owners": {e.dir: list(e.owner) for e in spec.entities.values() if e.owner is not None},
+    }
+
+
+def unchanged(spec_arg: Path, out_arg: Path | None, euid: int, now: datetime) -> str | None:
+    """The output directory as apply would show it, if an apply now would change nothing; else None."""
+    for out in _candidates(spec_arg, out_arg):
+        try:
+            found = _check(out, spec_arg, out_arg, euid, now)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            found = None
+        if found is not None:
+            return found
+    return None
+
+
+def _check(out: Path, spec_arg: Path, out_arg: Path | None, euid: int, now: datetime) -> str | None:
+    tlsgen_dir = out / ".tlsgen"
+    if (tlsgen_dir / "journal.json").exists():
+        return None
+    state = json.loads((tlsgen_dir / "state.json").read_bytes())
+    seen = state.get("shortcut")
+    if not seen or state.get("rollovers"):
+        return None
+    if (seen["version"], seen["cwd"], seen["spec"], seen["out_option"], seen["euid"]) != \
+            (__version__, os.getcwd(), os.path.abspath(spec_arg),
+             os.path.abspath(out_arg) if out_arg is not None else None, euid):
+        return None
+    if now >= datetime.fromisoformat(seen["due"]) or seen["spec_files"] != _spec_files(spec_arg):
+        return None
+    if any(_sha256(Path(p)) != digest for p, digest in seen["inputs"].items()):
+        return None
+    salt = (tlsgen_dir / "salt").read_bytes()
+    if any(_hmac(salt, os.environ.get(name, "").encode()) != value for name, value in seen["environment"].items()):
+        return None
+    files = state["files"]
+    if set(files) != set(seen["modes"]):
+        return None
+    owners = {part: tuple(owner) for part, owner in seen["owners"].items()}
+    for rel, mode in seen["directories"].items():
+        if not _attributes_hold(out / rel if rel else out, mode, owners.get(rel), stat.S_ISDIR):
+            return None
+    for rel, record in files.items():
+        path = out / rel
+        part = record.get("part", record.get("owner", ""))
+        if not _attributes_hold(path, seen["modes"][rel], owners.get(part), stat.S_ISREG):
+            return None
+        data = _read(path)
+        digest = record["digest"]
+        made = "hmac:" + _hmac(salt, data) if digest.startswith("hmac:") else "sha256:" + hashlib.sha256(data).hexdigest()
+        if made != digest:
+            return None
+    return seen["out"]
+
+
+def _attributes_hold(path: Path, mode: int, owner: tuple | None, kind) -> bool:
+    info = os.lstat(path)
+    if not kind(info.st_mode) or stat.S_IMODE(info.st_mode) != mode:
+        return False
+    return owner is None or (info.st_uid == owner[0] and owner[1] in (None, info.st_gid))
+
+
+def _candidates(spec_arg: Path, out_arg: Path | None) -> list[Path]:
+    """Where the output could be without parsing the spec: --out; else a top-level `output:` line of a
+    spec file (checked later against the recorded hashes of those very files); else out/."""
+    if out_arg is not None:
+        return [out_arg]
+    found = []
+    for file in _spec_files(spec_arg):
+        match = _OUTPUT_LINE.search(Path(file).read_bytes()) if os.path.isfile(file) else None
+        if match:
+            found.append(Path(os.path.normpath(Path(file).parent / match.group(1).decode(errors="replace"))))
+    return found + [Path("out")]
+
+
+def _spec_files(spec_arg: Path) -> list[str]:
+    spec_arg = Path(spec_arg)
+    if spec_arg.is_dir():
+        return sorted(os.path.abspath(p) for p in spec_arg.iterdir() if p.suffix in (".yaml", ".yml"))
+    return [os.path.abspath(spec_arg)]
+
+
+def _read(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(_read(Path(path))).hexdigest()
+
+
+def _hmac(salt: bytes, data: bytes) -> str:
+    return hmac.new(salt, data, hashlib.sha256).hexdigest()
+
