@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, EXIT_PENDING, add_out, add_output_format, add_spec, human, print_json, report, warn
+from .common import EXIT_OK, EXIT_PENDING, add_out, add_output_format, add_spec, human, print_json, warn
 from .reconcile import add_renew_rotate, apply_command, plan_json, prepare, spec_warnings
 
 NAME = "plan"

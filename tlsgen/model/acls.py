@@ -20,12 +20,11 @@ from __future__ import annotations
 import functools
 import ipaddress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from .principals import PrincipalError, Rule, parse_rules, principal, rfc2253, rules_config_value
 
-if TYPE_CHECKING:
-    from .topology import Entity, Spec
+from .topology import DEFAULT_RULES, Acl, Entity, KafkaSettings, Spec  # noqa: F401 (Acl, KafkaSettings: spoken of here)
 
 # AclOperation's names (the spec writes them in lowercase), in Kafka's order.
 OPERATIONS = ("all", "read", "write", "create", "delete", "alter", "describe", "cluster_action", "describe_configs",
@@ -43,31 +42,9 @@ SUPPORTED = {
     "transactional_id": ("describe", "write"),
 }
 CLUSTER_NAME = "kafka-cluster"  # org.apache.kafka.common.resource.Resource.CLUSTER_NAME
-DEFAULT_RULES = ("DEFAULT",)
 # Kinds whose certificates authenticate to the brokers (servers such as MongoDB never do).
 KAFKA_KINDS = ("brokers", "clients", "workers")
 ACL_KINDS = ("clients", "workers")
-
-
-@dataclass(frozen=True)
-class Acl:
-    """One binding of an entity's `acls`, resolved: the cluster's name filled in, operations once each."""
-
-    resource: str  # one of RESOURCE_KEYS
-    name: str
-    pattern: str = "literal"  # literal | prefixed
-    operations: tuple[str, ...] = ()
-    allow: bool = True
-    host: str = "*"
-
-
-@dataclass(frozen=True)
-class KafkaSettings:
-    """The spec's `kafka:` section, resolved."""
-
-    rules: tuple[str, ...] = DEFAULT_RULES
-    super_users: tuple[str, ...] = ()  # as written: entity names, or principals (they hold a ':')
-    admin: str | None = None  # the client kafka-acls.sh runs as
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,12 @@ from typing import Callable, Iterable, Iterator
 
 from .. import layout
 from ..diagnostics import Diagnostic, Place, did_you_mean, display_path
-from ..layout import RESERVED
 from ..render.env import image_env_problem
 from ..spec.loader import dotted
 from ..spec.schema import KAFKA_IMAGE_MOUNT, LABEL_RE
 from . import ca_rules, compose_rules
 from .resolve import Draft
-from .topology import KINDS, Entity, chain_of
+from .topology import Entity, chain_of
 
 # Characters a password can hold and still be written unquoted into env files, compose files and
 # KAFKA_OPTS (which the Kafka images' shell word-splits): no space, quote, `$`, backslash or glob.

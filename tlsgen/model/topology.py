@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Mapping
 
 from ..diagnostics import Diagnostic, Place
-from .acls import Acl, KafkaSettings
 from ..spec.duration import Duration
 
 # The closed sets a spec chooses from. The schema, the resolver and crypto all take them from here.
@@ -45,6 +44,31 @@ Subject = tuple[tuple[str, str], ...]  # (("C", "GB"), ("O", "UK Home Office"), 
 def subject_text(subject: Subject) -> str:
     """OpenSSL-style one-line DN, for messages and state ("/C=GB/O=UK Home Office/CN=kafka")."""
     return "".join(f"/{k}={v}" for k, v in subject)
+
+
+DEFAULT_RULES = ("DEFAULT",)  # ssl.principal.mapping.rules when the spec sets none
+
+
+@dataclass(frozen=True)
+class Acl:
+    """One binding of an entity's `acls`, resolved: the cluster's name filled in, operations once each."""
+
+    resource: str  # one of RESOURCE_KEYS
+    name: str
+    pattern: str = "literal"  # literal | prefixed
+    operations: tuple[str, ...] = ()
+    allow: bool = True
+    host: str = "*"
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """The spec's `kafka:` section, resolved."""
+
+    rules: tuple[str, ...] = DEFAULT_RULES
+    super_users: tuple[str, ...] = ()  # as written: entity names, or principals (they hold a ':')
+    admin: str | None = None  # the client kafka-acls.sh runs as
+
 
 
 @dataclass(frozen=True)

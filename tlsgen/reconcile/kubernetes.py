@@ -1,5 +1,6 @@
 """The Kubernetes side of out/: what each kustomization holds, and Strimzi's generation counters.
 
+`m` is content.Materials throughout (content.py builds these files, so this module does not import it).
 The kustomizations name out/'s own files (render/kubernetes.py writes them). Strimzi learns that a
 CA Secret changed only from its `strimzi.io/ca-cert-generation` and `ca-key-generation`
 annotations, so each is raised exactly when what its Secret holds changes: the state remembers the
@@ -11,23 +12,18 @@ and the issue step changes the key.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .. import layout
 from ..layout import Artifact
 from ..model import Spec
 from ..render import kubernetes as k8s
 from .state import Generation
 
-if TYPE_CHECKING:  # content.py builds these files and imports this module
-    from .content import Materials
-
 # Data keys of an entity's Secret besides out/'s file names, as Kubernetes (kubernetes.io/tls) and
 # cert-manager users expect them: the chain a server sends, its key, and the CAs it trusts.
 TLS_KEYS = {"tls.crt": layout.CHAIN, "tls.key": None, "ca.crt": layout.CA_BUNDLE}
 
 
-def plan_generations(spec: Spec, m: Materials, stored: dict[str, Generation]) -> dict[str, Generation]:
+def plan_generations(spec: Spec, m, stored: dict[str, Generation]) -> dict[str, Generation]:
     """The generation each Strimzi CA role's Secrets carry after this apply (None fingerprints: still to
     be made, which is a change)."""
     if spec.kubernetes is None or spec.kubernetes.strimzi is None:
@@ -44,7 +40,7 @@ def plan_generations(spec: Spec, m: Materials, stored: dict[str, Generation]) ->
     return planned
 
 
-def made_generations(spec: Spec, m: Materials, planned: dict[str, Generation]) -> dict[str, Generation]:
+def made_generations(spec: Spec, m, planned: dict[str, Generation]) -> dict[str, Generation]:
     """The planned generations with the fingerprints of what apply has now made."""
     made = {}
     for role, g in planned.items():
@@ -53,14 +49,14 @@ def made_generations(spec: Spec, m: Materials, planned: dict[str, Generation]) -
     return made
 
 
-def _identity(spec: Spec, m: Materials, ca: str) -> tuple[tuple[str | None, ...], str | None]:
+def _identity(spec: Spec, m, ca: str) -> tuple[tuple[str | None, ...], str | None]:
     """What Strimzi is given for a CA: its certificates (ca.crt's chain, then a rollover's other one), its key."""
     certs = [m[c.name].cert_fingerprint for c in spec.chain_of(ca)]
     certs += [other.cert_fingerprint for _, other in _retained(m, ca)]
     return tuple(certs), m[ca].key_fingerprint
 
 
-def _retained(m: Materials, ca: str) -> list[tuple[str, object]]:
+def _retained(m, ca: str) -> list[tuple[str, object]]:
     """(file name, identity) of a rollover's other CA certificate, kept in the cert Secret until it retires."""
     found = []
     for which in (layout.NEXT, layout.PREVIOUS):
@@ -70,7 +66,7 @@ def _retained(m: Materials, ca: str) -> list[tuple[str, object]]:
     return found
 
 
-def kustomization(a: Artifact, m: Materials) -> bytes | None:
+def kustomization(a: Artifact, m) -> bytes | None:
     """A kustomization's text, or None while a certificate it names by its end date is still to be made."""
     spec = m.spec
     namespace = spec.kubernetes.namespace
@@ -91,7 +87,7 @@ def kustomization(a: Artifact, m: Materials) -> bytes | None:
     return k8s.render_kustomization(namespace, secrets).encode()
 
 
-def _strimzi_secrets(spec: Spec, m: Materials) -> list[k8s.SecretFiles] | None:
+def _strimzi_secrets(spec: Spec, m) -> list[k8s.SecretFiles] | None:
     strimzi = spec.kubernetes.strimzi
     cas = {}
     for role, name in strimzi.roles.items():
@@ -110,7 +106,7 @@ def _strimzi_secrets(spec: Spec, m: Materials) -> list[k8s.SecretFiles] | None:
     return k8s.strimzi_secrets(strimzi.cluster, cas["cluster"], cas["clients"])
 
 
-def strimzi_trusted(m: Materials, ca: str) -> list[tuple[str, object]]:
+def strimzi_trusted(m, ca: str) -> list[tuple[str, object]]:
     """ca.p12's entries: the CA under Strimzi's alias "ca.crt", and a rollover's other one under its dated key."""
     entries = [("ca.crt", m[ca])]
     for _, other in _retained(m, ca):
