@@ -2,10 +2,10 @@
 
     python tests/crashpoint.py N tlsgen-args...
 
-Steps are the calls that make a write durable or change what out/ holds (os.fsync, os.replace,
-os.unlink), counted across the whole run and killed just before the Nth happens, so N walks a kill
-through every stage of an apply: temp file written but not synced, synced but not renamed, renamed
-but its directory not synced, state written, journal removed. Production code never reads this.
+Steps are the calls that write, make durable or change what out/ holds (os.write, os.fsync, syncfs,
+os.replace, os.unlink), counted across the whole run and killed just before the Nth happens, so N
+walks a kill through every stage of an apply: temp files half written, written but not synced,
+synced but not renamed, some renamed, state written, journal removed. Production code never reads this.
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ def main() -> None:
             return call(*args, **kwargs)
         return step
 
-    for name in ("fsync", "replace", "unlink"):
+    for name in ("write", "fsync", "replace", "unlink"):
         setattr(os, name, counted(getattr(os, name)))
+    import tlsgen.reconcile.outdir as outdir  # syncfs(2) is called through ctypes, not os
+
+    outdir._syncfs = counted(outdir._syncfs)
     runpy.run_module("tlsgen", run_name="__main__", alter_sys=True)
 
 

@@ -60,7 +60,8 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, s
     deletes = plan.of_type(DeleteFile)
     for step in deletes:
         out.remove(step.path)
-    out.remove_empty_dirs([step.path for step in deletes])
+    # Directories an interrupted apply made for files no longer wanted are left empty by the cleanup.
+    out.remove_empty_dirs([step.path for step in deletes] + sorted(plan.journal.paths))
     write_state(out, State(plan.serial + 1, records, rollovers_made(plan, materials), materials.strimzi, shortcut))
     clear_journal(out)
 

@@ -150,30 +150,46 @@ class OutDir:
 
     def write_many(self, files: list[tuple[str, bytes, int, tuple[int, int | None] | None]],
                    progress=lambda done: None) -> None:
-        """Write files as `write` does, with each directory checked, made and fsynced once for all the
-        files in it rather than once per file: a file is durable (fsynced) before its rename, and every
-        rename is durable before this returns, which is before apply writes the state. (The journal
-        names every path first, so a power cut before the directory fsync loses nothing either.)"""
+        """Write many files with the guarantees of `write`, in three passes: every temp file written,
+        all of them made durable at once, then renamed into place, and the renames made durable. A
+        kill in the first pass leaves the old files and marked temps (the journal names both); in
+        the last, files that are each whole. Making them durable at once is one syncfs(2) of out/'s
+        file system where the kernel has it, instead of an fsync per file and per directory (most of
+        the write time of a cold apply: 1.3 of 2.7 s for 300 clients)."""
+        staged: list[tuple[Path, Path]] = []
         ready: set[str] = set()
-        for i, (rel, data, mode, owner) in enumerate(files, 1):
-            directory = rel.rsplit("/", 1)[0] if "/" in rel else ""
-            if directory not in ready:
-                self.check_dirs(rel)
-                self.make_dirs(rel, owner)
-                ready.add(directory)
-            self.write(rel, data, mode, owner, checked=True, sync_dir=False)
-            if i % 200 == 0:
-                progress(i)
-        for directory in sorted(ready):
-            with os_errors(self.path(directory), "write"):
-                _fsync_dir(self.path(directory))
+        try:
+            for i, (rel, data, mode, owner) in enumerate(files, 1):
+                directory = rel.rsplit("/", 1)[0] if "/" in rel else ""
+                if directory not in ready:
+                    self.check_dirs(rel)
+                    self.make_dirs(rel, owner)
+                    ready.add(directory)
+                target = self.path(rel)
+                staged.append((self._stage(target, data, mode, owner, sync=False), target))
+                if i % 200 == 0:
+                    progress(i)
+            self._make_durable([tmp for tmp, _ in staged])
+        except BaseException:
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+            raise
+        for tmp, target in staged:
+            with os_errors(target, "write"):
+                os.replace(tmp, target)
+        self._make_durable([self.path(d) for d in sorted(ready)])
 
-    def write(self, rel: str, data: bytes, mode: int, owner: tuple[int, int | None] | None = None, *,
-              checked: bool = False, sync_dir: bool = True) -> None:
-        if not checked:
-            self.check_dirs(rel)
-            self.make_dirs(rel, owner)
-        target = self.path(rel)
+    def _make_durable(self, paths: list[Path]) -> None:
+        if not paths:
+            return
+        with os_errors(self.root, "write"):
+            if _syncfs(self.root):
+                return
+            for path in paths:
+                _fsync_path(path)
+
+    def _stage(self, target: Path, data: bytes, mode: int, owner, *, sync: bool) -> Path:
+        """The data in a marked temp file beside `target` (fsynced when `sync`)."""
         tmp = target.with_name(f".{target.name}{TMP_MARK}{self.mark}")
         with os_errors(target, "write"):
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
@@ -184,15 +200,23 @@ class OutDir:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
-                os.fsync(fd)
+                if sync:
+                    os.fsync(fd)
             except BaseException:
                 os.close(fd)
                 tmp.unlink(missing_ok=True)
                 raise
             os.close(fd)
+        return tmp
+
+    def write(self, rel: str, data: bytes, mode: int, owner: tuple[int, int | None] | None = None) -> None:
+        self.check_dirs(rel)
+        self.make_dirs(rel, owner)
+        target = self.path(rel)
+        tmp = self._stage(target, data, mode, owner, sync=True)
+        with os_errors(target, "write"):
             os.replace(tmp, target)
-            if sync_dir:
-                _fsync_dir(target.parent)
+            _fsync_dir(target.parent)
 
     def set_attributes(self, rel: str, mode: int, owner: tuple[int, int | None] | None = None) -> None:
         """chmod (and chown) a file or directory in place, never through a symlink."""
@@ -304,6 +328,44 @@ def _try_lock(fd: int) -> bool:
         return True
     except BlockingIOError:
         return False
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_LIBC_SYNCFS = None
+
+
+def _syncfs(path: Path) -> bool:
+    """syncfs(2) on the file system holding `path` (Linux): True when it ran. It flushes every dirty
+    page of that file system, ours among them; where it is missing, the caller fsyncs each path."""
+    global _LIBC_SYNCFS
+    if _LIBC_SYNCFS is None:
+        try:
+            import ctypes
+            import ctypes.util
+
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            _LIBC_SYNCFS = libc.syncfs
+        except (OSError, AttributeError):
+            _LIBC_SYNCFS = False
+    if not _LIBC_SYNCFS:
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _LIBC_SYNCFS(fd) != 0:
+            import ctypes
+
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error), str(path))
+        return True
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
