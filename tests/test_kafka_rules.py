@@ -8,35 +8,19 @@ pydantic refuses) and the CLI's warnings come after.
 
 from __future__ import annotations
 
-import datetime
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from conftest import tlsgen
+from rule_rows import ROOT, Row, draft_of
 from tlsgen.diagnostics import UserError
 from tlsgen.model import kafka_rules, rules
 from tlsgen.model.read import read_spec
-from tlsgen.model.resolve import Draft, resolve
-from tlsgen.model.sources import Sources
-from tlsgen.spec.loader import load
-from tlsgen.spec.translate import parse
 
-NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-ROOT = "version: 1\ncas:\n  root: {}\n"  # lines 1-3
 BROKER = "brokers:\n  kafka: {issuer: root}\n"
 LOWER_CN = "RULE:^CN=([^,]+)$/$1/L"
-
-
-@dataclass
-class Row:
-    id: str
-    rule: Callable
-    spec: str
-    expected: list[str]
 
 
 def rules_of(*items: str) -> str:
@@ -153,15 +137,9 @@ def project(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def draft_of(project: Path, spec: str) -> Draft:
-    (project / "tls.yaml").write_text(spec, encoding="utf-8")
-    raw = load(Path("tls.yaml"))
-    return resolve(parse(raw), Sources(raw.locations), None, Path("tls.yaml"), NOW)
-
-
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
 def test_rule(row: Row, project):
-    assert [d.render() for d in row.rule(draft_of(project, row.spec))] == row.expected
+    assert [d.render() for d in row.rule(draft_of(project, row))] == row.expected
 
 
 def test_every_rule_and_warning_is_in_a_chain_and_has_a_row_that_fires_and_a_control():
@@ -178,7 +156,7 @@ def test_read_spec_reports_every_kafka_error_in_one_run(project):
 
 
 def test_a_compose_file_cannot_take_the_acl_script_name(project):
-    draft = draft_of(project, ROOT + "compose: {file: kafka-acls.sh}\n")
+    draft = draft_of(project, Row("acl-script", None, ROOT + "compose: {file: kafka-acls.sh}\n", []))
     assert [d.render() for d in rules.compose_file(draft)] == [
         "tls.yaml:4:17: compose.file: 'kafka-acls.sh' would collide with tlsgen's own files (such as compose.tls.yaml)"]
 

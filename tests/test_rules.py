@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import textwrap
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -20,13 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from rule_rows import NOW, ROOT, Row, draft_of
 from tlsgen.model import ca_rules, compose_rules, rules
-from tlsgen.model.resolve import Draft, resolve
-from tlsgen.model.sources import Sources
-from tlsgen.spec.loader import load
-from tlsgen.spec.translate import parse
+from tlsgen.model.resolve import Draft
 
-NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
 
 
@@ -66,22 +62,10 @@ def p256():
     return ec.generate_private_key(ec.SECP256R1())
 
 
-@dataclass
-class Row:
-    id: str
-    rule: Callable
-    spec: str
-    expected: list[str]
-    files: Callable[[], dict[str, bytes]] = dict
-    env: dict[str, str] = field(default_factory=dict)
-    out: str | None = None
-
-
 def y(text: str) -> str:
     return textwrap.dedent(text)
 
 
-ROOT = "version: 1\ncas:\n  root: {}\n"  # lines 1-3
 IMPORT = "version: 1\ncas:\n  corp:\n    import: {cert: corp.crt, key: {file: corp.key}}\n"  # lines 1-4; cert at 4:20
 CERT_AT = "tls.yaml:4:20: cas.corp.import.cert: "
 KEEP_OUT = "give one of them another service or mount"
@@ -348,14 +332,6 @@ ROWS = [
 def project(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def draft_of(project: Path, row: Row) -> Draft:
-    (project / "tls.yaml").write_text(row.spec, encoding="utf-8")
-    for name, content in row.files().items():
-        (project / name).write_bytes(content)
-    raw = load(Path("tls.yaml"))
-    return resolve(parse(raw), Sources(raw.locations), Path(row.out) if row.out else None, Path("tls.yaml"), NOW)
 
 
 def found(rule: Callable, draft: Draft) -> list[str]:

@@ -330,8 +330,8 @@ def _try_lock(fd: int) -> bool:
         return False
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+def _fsync_path(path: Path, flags: int = os.O_NOFOLLOW) -> None:
+    fd = os.open(path, os.O_RDONLY | flags)
     try:
         os.fsync(fd)
     finally:
@@ -369,11 +369,7 @@ def _syncfs(path: Path) -> bool:
 
 
 def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync_path(path, os.O_DIRECTORY)
 
 
 def _chown(target: Path | int, owner: tuple[int, int | None], shown: Path | None = None) -> None:
