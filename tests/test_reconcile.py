@@ -421,3 +421,35 @@ def test_progress_shows_on_a_terminal_and_not_in_a_pipe(tmp_path):
     assert b"tlsgen: generating 7 keys" in b"".join(chunks)  # 2 CAs + 5 entities
     piped = tlsgen("apply", "tls.yaml", "--renew", "app", cwd=tmp_path)
     assert piped.returncode == 0 and piped.stderr == ""
+
+
+# --- the state and journal, streamed to disk --------------------------------------------------------
+
+def test_state_and_journal_are_written_in_pieces_and_read_back_whole(tmp_path):
+    """Many records (more than one 1 MiB piece), special characters in paths, and the empty cases:
+    written through OutDir as the apply writes them, parsed by json and read back equal."""
+    from tlsgen.diagnostics import UserError
+    from tlsgen.reconcile.state import JOURNAL, STATE, FileRecord, Journal, Rollover, State, load, write_journal, \
+        write_state
+
+    out = OutDir(tmp_path / "out")
+    records = {f'clients/c-{n}/"q\\u\u00e9".pem': FileRecord(f"clients/c-{n}", "certificate", f"sha256:{n:064x}",
+                                                          {"issuer": "x" * 40, "n": n}, "-----BEGIN CERT" + "A" * 900)
+               for n in range(3000)}
+    rollover = Rollover("root", "trust", "2026-01-01T00:00:00+00:00", "aa", "bb", "PEM", ("kafka",), "rotate-key")
+    for state, journal in ((State(7, records, {"root": rollover}, shortcut={"spec": "x"}),
+                            Journal(frozenset(records), frozenset({"m1", "m2"}))),
+                           (State(), Journal())):
+        write_state(out, state)
+        write_journal(out, journal)
+        data = (tmp_path / "out" / STATE).read_bytes()
+        assert json.loads(data)["serial"] == state.serial
+        assert len(data) > (2 << 20) or not state.files  # the big one spans several pieces
+        stored = load(out)
+        assert stored.state == state
+        assert stored.journal == Journal(journal.paths, journal.marks, present=True)
+    # the control: the same bytes cut short are refused, not half-read
+    (tmp_path / "out" / STATE).write_bytes(State(7, records).to_json()[:-20])
+    with pytest.raises(UserError, match="state file is damaged"):
+        load(out)
+    assert (tmp_path / "out" / JOURNAL).exists()

@@ -17,6 +17,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from ..diagnostics import UserError, display_path
 from ..layout import TLSGEN_DIR
@@ -119,15 +120,25 @@ class State:
     shortcut: dict | None = field(default=None, compare=False)  # what the no-op check needs (shortcut.py)
 
     def to_json(self) -> bytes:
-        doc = {"format": FORMAT, "serial": self.serial,
-               "files": {path: self.files[path].as_json() for path in sorted(self.files)}}
+        return b"".join(self.json_chunks())
+
+    def json_chunks(self) -> Iterator[bytes]:
+        """The state as JSON, in pieces that OutDir.write streams to disk: one line per file, each
+        written by json's C encoder (an indented dump of 60,000 records took 1.3 s and 140 MB in
+        json's pure-Python encoder, which is what `indent` selects)."""
+        head = {"format": FORMAT, "serial": self.serial}
         if self.rollovers:
-            doc["rollovers"] = {ca: self.rollovers[ca].as_json() for ca in sorted(self.rollovers)}
+            head["rollovers"] = {ca: self.rollovers[ca].as_json() for ca in sorted(self.rollovers)}
         if self.strimzi:
-            doc["strimzi"] = {role: self.strimzi[role].as_json() for role in sorted(self.strimzi)}
+            head["strimzi"] = {role: self.strimzi[role].as_json() for role in sorted(self.strimzi)}
         if self.shortcut:
-            doc["shortcut"] = self.shortcut
-        return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+            head["shortcut"] = self.shortcut
+        yield "".join(f'{{\n "{k}": {json.dumps(head[k], sort_keys=True)},' if i == 0 else
+                      f'\n "{k}": {json.dumps(head[k], sort_keys=True)},' for i, k in enumerate(head)).encode()
+        yield b'\n "files": {'
+        for i, path in enumerate(sorted(self.files)):
+            yield f'{"," if i else ""}\n  {json.dumps(path)}: {json.dumps(self.files[path].as_json(), sort_keys=True)}'.encode()
+        yield b"\n }\n}\n"
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> "State":
@@ -185,7 +196,8 @@ class Journal:
     present: bool = False  # a journal file is there (to be removed once an apply completes)
 
     def to_json(self) -> bytes:
-        return (json.dumps({"paths": sorted(self.paths), "marks": sorted(self.marks)}, indent=1) + "\n").encode()
+        paths = "".join(f'{"," if i else ""}\n  {json.dumps(path)}' for i, path in enumerate(sorted(self.paths)))
+        return f'{{\n "marks": {json.dumps(sorted(self.marks))},\n "paths": [{paths}\n ]\n}}\n'.encode()  # a line a path
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> "Journal":
@@ -245,7 +257,7 @@ def write_journal(out: OutDir, journal: Journal) -> None:
 
 
 def write_state(out: OutDir, state: State) -> None:
-    out.write(STATE, state.to_json(), 0o600)
+    out.write(STATE, state.json_chunks(), 0o600)
 
 
 def write_salt(out: OutDir, salt: bytes) -> None:
