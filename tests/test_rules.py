@@ -325,6 +325,16 @@ ROWS = [
         "clients:\n  app: {issuer: root, trust: [atlas]}\n", []),
     Row("explicit-trust-control", rules.explicit_trust, ROOT + "trusted:\n  atlas: {file: atlas.pem}\n"
         "clients:\n  app: {issuer: root, trust: [atlas, root]}\n", [], files=lambda: {"atlas.pem": ca_pem()}),
+    # warnings (legal, said rather than refused)
+    Row("trust-without-root", rules.trust_without_root, ROOT + "  issuing: {issuer: root}\nbrokers:\n"
+        "  kafka: {issuer: issuing, trust: [issuing]}\nclients:\n  app: {issuer: issuing, trust: [root, issuing]}\n"
+        "  rdkafka: {issuer: issuing, trust: [issuing]}\nservers:\n  mongodb: {issuer: issuing, trust: [issuing]}\n",
+        ["tls.yaml:9:38: clients.rdkafka.trust[0]: trusts CA 'issuing' without its root 'root': Java accepts that, but "
+         "librdkafka (OpenSSL) does not, and would refuse every peer's certificate (add 'root' to trust)",
+         "tls.yaml:11:38: servers.mongodb.trust[0]: trusts CA 'issuing' without its root 'root': Java accepts that, "
+         "but MongoDB (OpenSSL) does not, and would refuse every peer's certificate (add 'root' to trust)"]),
+    Row("trust-without-root-control", rules.trust_without_root, ROOT + "  issuing: {issuer: root}\nclients:\n"
+        "  app: {issuer: issuing, trust: [issuing, root]}\n  default: {issuer: issuing}\n", []),
 ]
 
 
@@ -348,7 +358,7 @@ def test_rule(row: Row, project, monkeypatch):
 
 
 def test_every_rule_is_in_the_chain_and_has_a_row_that_fires_and_a_control():
-    chained = {*rules.RULES, *rules.ENTITY_RULES, *ca_rules.RULES} - {rules.each_entity}
+    chained = {*rules.RULES, *rules.ENTITY_RULES, *rules.WARNINGS, *ca_rules.RULES} - {rules.each_entity}
     firing = {r.rule for r in ROWS if r.expected}
     quiet = {r.rule for r in ROWS if not r.expected}
     assert chained == firing == quiet

@@ -299,3 +299,22 @@ def test_java_mutual_tls_with_the_written_stores(applied, strangers, combo):
         failure = server.wait_for(r"HANDSHAKE FAILED .*", since=mark, timeout=15).group(0)
         assert "Empty client certificate chain" not in failure  # offered, and refused on its merits
         assert "PKIX" in failure or "certification path" in failure or "signature" in failure.lower(), failure
+
+
+def test_openssl_refuses_a_truststore_of_an_intermediate_without_its_root_as_the_warning_says(tmp_path):
+    """The warning's claim, shown with OpenSSL itself (what librdkafka and mongod verify with): a ca.pem
+    holding only the intermediate verifies no peer; the control, with the root beside it, does."""
+    spec = {"version": 1, "cas": {"root": {}, "issuing": {"issuer": "root", "path_length": 0}},
+            "brokers": {"kafka": {"issuer": "issuing", "hostnames": ["kafka"]}},
+            "clients": {"partial": {"issuer": "issuing", "brokers": ["kafka"], "trust": ["issuing"]},
+                        "whole": {"issuer": "issuing", "brokers": ["kafka"], "trust": ["root", "issuing"]}}}
+    (tmp_path / "tls.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    result = tlsgen("apply", "tls.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "clients.partial.trust[0]: trusts CA 'issuing' without its root 'root'" in result.stderr
+    assert "clients.whole" not in result.stderr
+    out = tmp_path / "out"
+    partial = openssl_verify(out / "clients/partial/ca.pem", out / "brokers/kafka/chain.pem", hostname="kafka")
+    whole = openssl_verify(out / "clients/whole/ca.pem", out / "brokers/kafka/chain.pem", hostname="kafka")
+    assert partial.returncode != 0 and "unable to get issuer certificate" in partial.stdout + partial.stderr
+    assert whole.returncode == 0, whole.stdout + whole.stderr

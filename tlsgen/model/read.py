@@ -18,9 +18,8 @@ from pathlib import Path
 from ..diagnostics import UserError
 from ..spec.loader import load
 from ..spec.translate import parse
-from . import kafka_rules
+from . import kafka_rules, rules
 from .resolve import Draft, resolve
-from .rules import check
 from .ownership import with_image_owners
 from .sources import Sources
 from .topology import Spec
@@ -38,7 +37,7 @@ def read_spec(source: Path | None = None, out: Path | None = None, now: datetime
     parsed = parse(raw)
     sources = Sources(raw.locations)
     draft = resolve(parsed, sources, out, source, now or datetime.now(timezone.utc))
-    problems = [*raw.problems, *parsed.problems, *sources.problems, *check(draft), *kafka_rules.check(draft)]
+    problems = [*raw.problems, *parsed.problems, *sources.problems, *rules.check(draft), *kafka_rules.check(draft)]
     if problems:
         raise UserError(problems)
     return _finished(draft, sources, os.geteuid() if euid is None else euid)
@@ -54,5 +53,6 @@ def _finished(draft: Draft, sources: Sources, euid: int) -> Spec:
     return Spec(source=draft.source, output=draft.output, cas=draft.cas,
                 entities=with_image_owners(with_default_trust(entities, draft.cas, explicit), euid), trusted=draft.trusted,
                 compose=draft.compose, inputs=tuple(dict.fromkeys(sources.inputs)), origins=draft.public_origins(),
-                kubernetes=draft.kubernetes, kafka=draft.kafka, warnings=tuple(kafka_rules.warnings(draft)),
+                kubernetes=draft.kubernetes, kafka=draft.kafka,
+                warnings=(*rules.warnings(draft), *kafka_rules.warnings(draft)),
                 environment=tuple(dict.fromkeys(sources.environment)))

@@ -39,6 +39,11 @@ def check(draft: Draft) -> list[Diagnostic]:
     return [d for rule in RULES for d in rule(draft)]
 
 
+def warnings(draft: Draft) -> list[Diagnostic]:
+    """What is legal but probably not meant, for a draft that passed `check`."""
+    return [d for rule in WARNINGS for d in rule(draft)]
+
+
 def no_such(what: str, name: str, choices: Iterable[str]) -> tuple[str, str | None]:
     return f"no {what} named '{name}'", did_you_mean(name, choices)
 
@@ -302,6 +307,26 @@ def explicit_trust(e: Entity, draft: Draft) -> Iterator[Diagnostic]:
                                                          [*draft.cas, *draft.trusted]))
 
 
+def trust_without_root(draft: Draft) -> Iterator[Diagnostic]:
+    """A warning: a client or server that trusts a CA tlsgen issued under another, without that CA's
+    root. Java takes any trusted certificate as an anchor, but OpenSSL needs the chain to end at a
+    self-signed one (librdkafka and mongod do not set X509_V_FLAG_PARTIAL_CHAIN), so those consumers
+    refuse every peer: seen with `openssl verify` and s_client in tests/interop/test_rollover.py."""
+    for e in draft.entities.values():
+        if e.kind not in ("clients", "servers") or not draft.written(e, "trust"):
+            continue
+        for i, ref in enumerate(e.trust):
+            if ref not in draft.cas or draft.cas[ref].issuer is None:
+                continue
+            root = chain_of(draft.cas, ref)[-1].name
+            if root not in e.trust:
+                program = "librdkafka" if e.kind == "clients" else "MongoDB"
+                yield draft.diagnostic((e.kind, e.name, "trust", i),
+                                       f"trusts CA '{ref}' without its root '{root}': Java accepts that, but "
+                                       f"{program} (OpenSSL) does not, and would refuse every peer's certificate",
+                                       f"add '{root}' to trust")
+
+
 def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(str(text).strip("[]"))
@@ -314,6 +339,7 @@ ENTITY_RULES: tuple[EntityRule, ...] = (
     validity_within_dates, worker_stores, image_conventions, password_characters, hostnames, ip_addresses,
     serving_sans, references, explicit_trust,
 )
+WARNINGS: tuple[Rule, ...] = (trust_without_root,)  # legal, but probably not meant: said, not refused
 RULES: tuple[Rule, ...] = (
     unique_names, defaults_validity, *ca_rules.RULES, each_entity, service_mounts, output_dir, compose_file,
     strimzi_cas, *compose_rules.RULES,
