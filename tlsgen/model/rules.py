@@ -311,7 +311,7 @@ def trust_without_root(draft: Draft) -> Iterator[Diagnostic]:
     """A warning: a client or server that trusts a CA tlsgen issued under another, without that CA's
     root. Java takes any trusted certificate as an anchor, but OpenSSL needs the chain to end at a
     self-signed one (librdkafka and mongod do not set X509_V_FLAG_PARTIAL_CHAIN), so those consumers
-    refuse every peer: seen with `openssl verify` and s_client in tests/interop/test_rollover.py."""
+    refuse every peer (shown with `openssl verify` in tests/interop/test_apply_interop.py)."""
     for e in draft.entities.values():
         if e.kind not in ("clients", "servers") or not draft.written(e, "trust"):
             continue

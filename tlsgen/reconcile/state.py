@@ -133,8 +133,7 @@ class State:
             head["strimzi"] = {role: self.strimzi[role].as_json() for role in sorted(self.strimzi)}
         if self.shortcut:
             head["shortcut"] = self.shortcut
-        yield "".join(f'{{\n "{k}": {json.dumps(head[k], sort_keys=True)},' if i == 0 else
-                      f'\n "{k}": {json.dumps(head[k], sort_keys=True)},' for i, k in enumerate(head)).encode()
+        yield ("{" + "".join(f'\n "{k}": {json.dumps(head[k], sort_keys=True)},' for k in head)).encode()
         yield b'\n "files": {'
         for i, path in enumerate(sorted(self.files)):
             yield f'{"," if i else ""}\n  {json.dumps(path)}: {json.dumps(self.files[path].as_json(), sort_keys=True)}'.encode()
