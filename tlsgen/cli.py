@@ -72,21 +72,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .diagnostics import UserError  # here, not at start-up: --version and --help need none of it
-
     try:
         return args.run(args)
-    except UserError as exc:
-        command = COMMANDS[args.command]
-        if getattr(args, "json", False):
-            print_json(command.json_document(errors=[d.as_json() for d in exc.diagnostics]))
-        report(exc.diagnostics, getattr(args, "format", "text"))
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print("tlsgen: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:  # a bug: one line, and the traceback only on request
-        if args.debug:
+    except Exception as exc:
+        # Imported only now: a command that raised a UserError has imported it already, and one that
+        # raised nothing (a no-op apply, --version) never pays for it (dataclasses and inspect, ~15 ms).
+        from .diagnostics import UserError
+
+        if isinstance(exc, UserError):
+            command = COMMANDS[args.command]
+            if getattr(args, "json", False):
+                print_json(command.json_document(errors=[d.as_json() for d in exc.diagnostics]))
+            report(exc.diagnostics, getattr(args, "format", "text"))
+            return EXIT_ERROR
+        if args.debug:  # a bug: one line, and the traceback only on request
             import traceback
 
             traceback.print_exc()

@@ -5,7 +5,6 @@ Diagnostics are collected (all of them, not the first) and printed once, sorted 
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from dataclasses import dataclass
@@ -74,6 +73,8 @@ def errors_json(diagnostics: Iterable[Diagnostic]) -> str:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """The closest choice as a hint, or None; used wherever a name is looked up."""
+    import difflib  # only when a name is not found
+
     matches = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     if not matches:
         # "issuing" vs "callisto-issuing": difflib's ratio is low for a suffix, but users mean it.
