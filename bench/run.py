@@ -63,7 +63,9 @@ class Run:
 
 
 def run(cmd: list[str], cwd: Path | str, env: dict | None = None, check: bool = True) -> Run:
-    """Wall time and peak memory of one command (its output discarded)."""
+    """Wall time and peak memory of one command (its output discarded). The file system's pending
+    writes are flushed first, so that no run pays for an earlier one's (tlsgen's syncfs would)."""
+    os.sync()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env or ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
