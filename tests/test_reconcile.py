@@ -453,3 +453,88 @@ def test_state_and_journal_are_written_in_pieces_and_read_back_whole(tmp_path):
     with pytest.raises(UserError, match="state file is damaged"):
         load(out)
     assert (tmp_path / "out" / JOURNAL).exists()
+
+
+def cold_plan(project: Path):
+    write_spec(project)
+    spec = read_spec(project / "tls.yaml")
+    out = OutDir(spec.output)
+    return make_plan(spec, out, Options(now=datetime.now(timezone.utc))), out
+
+
+def test_files_are_built_and_staged_a_batch_at_a_time_into_the_same_tree(tmp_path, monkeypatch):
+    """A large apply never holds every file's bytes: each batch is staged before the next is built.
+    With batches of 3 files the tree is the one a single batch writes (same files, same modes), and
+    verify passes on it."""
+    import tlsgen.reconcile.apply as applying
+
+    built_at_once = []
+    build_files = applying.build_files
+    monkeypatch.setattr(applying, "build_files", lambda w, m: built_at_once.append(len(w)) or build_files(w, m))
+    trees = {}
+    for name, batch in (("batched", 3), ("whole", 100_000)):
+        monkeypatch.setattr(applying, "WRITE_BATCH", batch)
+        (tmp_path / name).mkdir()
+        plan, out = cold_plan(tmp_path / name)
+        apply_plan(plan, out)
+        trees[name] = {str(p.relative_to(tmp_path / name / "out")): p.stat().st_mode
+                       for p in sorted((tmp_path / name / "out").rglob("*")) if ".tlsgen" not in p.parts}
+        ok(tlsgen("verify", "tls.yaml", cwd=tmp_path / name))
+    assert max(built_at_once[:-1]) == 3 and built_at_once[-1] > 30  # the control: one batch holds them all
+    assert trees["batched"] == trees["whole"] and len(trees["whole"]) > 40
+
+
+def test_a_file_in_a_later_batch_unlike_the_plan_stops_apply_before_anything_is_in_place(tmp_path, monkeypatch):
+    """Files of earlier batches are only staged: when a later one is not what the plan showed (a bug
+    in tlsgen), apply raises InconsistentPlan, no file of the plan is in place and no temp file is left."""
+    import dataclasses
+
+    import tlsgen.reconcile.apply as applying
+    from tlsgen.reconcile.outdir import TMP_MARK
+    from tlsgen.reconcile.plan import WriteFile
+
+    monkeypatch.setattr(applying, "WRITE_BATCH", 3)
+    for broken in (True, False):  # the control: the same plan, unbroken, puts every file in place
+        project = tmp_path / str(broken)
+        project.mkdir()
+        plan, out = cold_plan(project)
+        steps = list(plan.steps)
+        last = max(i for i, s in enumerate(steps) if isinstance(s, WriteFile) and s.expect is not None)
+        if broken:
+            steps[last] = dataclasses.replace(steps[last], expect="sha256:" + "0" * 64)
+            with pytest.raises(applying.InconsistentPlan, match=steps[last].artifact.path):
+                apply_plan(dataclasses.replace(plan, steps=tuple(steps)), out)
+        else:
+            apply_plan(plan, out)
+        files = [p for p in (project / "out").rglob("*") if p.is_file() and ".tlsgen" not in p.parts]
+        assert not [p for p in files if TMP_MARK in p.name]
+        wanted = {s.artifact.path for s in steps if isinstance(s, WriteFile)}
+        in_place = {str(p.relative_to(project / "out")) for p in files}
+        assert in_place == (set() if broken else wanted)
+
+
+def test_without_syncfs_every_staged_file_and_directory_is_fsynced(tmp_path, monkeypatch):
+    """Where the kernel lacks syncfs(2), durability falls back to an fsync of each temp file before
+    the renames and of each directory after them; with syncfs (the control) none of them is needed.
+    (The journal, salt and state are written one by one, each with its own fsyncs, either way.)"""
+    import tlsgen.reconcile.outdir as outdir
+
+    synced = []
+    fsync_path = outdir._fsync_path
+    monkeypatch.setattr(outdir, "_fsync_path", lambda path, *a: synced.append(str(path)) or fsync_path(path, *a))
+    for has_syncfs in (True, False):
+        if not has_syncfs:
+            monkeypatch.setattr(outdir, "_syncfs", lambda path: False)
+        synced.clear()
+        project = tmp_path / str(has_syncfs)
+        project.mkdir()
+        plan, out = cold_plan(project)
+        apply_plan(plan, out)
+        files = [p for p in (project / "out").rglob("*") if p.is_file() and ".tlsgen" not in p.parts]
+        temps = [s for s in synced if outdir.TMP_MARK in s]
+        dirs = [s for s in synced if os.path.isdir(s) and not s.endswith("/.tlsgen")]  # the state's own writes
+        if has_syncfs:
+            assert temps == [] and dirs == []
+        else:
+            assert len(temps) == len(files) > 40
+            assert {str(p.parent) for p in files} <= set(dirs)

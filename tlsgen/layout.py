@@ -70,7 +70,7 @@ _SECRET_ROLES = frozenset({Role.KEY, Role.CERT_AND_KEY, Role.KEYSTORE, Role.TRUS
                            Role.CONFIG})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Artifact:
     """One file under out/."""
 
@@ -95,7 +95,7 @@ class Artifact:
         return self.path.rsplit("/", 1)[-1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Directory:
     """A directory tlsgen makes (0700): out/ itself (""), .tlsgen, cas, a kind, or a CA's or entity's."""
 
@@ -169,8 +169,10 @@ def identity_base(name: str) -> str:
 
 
 def entity_artifacts(e: Entity) -> list[Artifact]:
+    part = e.dir  # one string for all of them: 5,000 entities have 60,000 files
+
     def at(file: str, role: Role, config: str | None = None) -> Artifact:
-        return Artifact(f"{e.dir}/{file}", e.dir, role, e.name, config)
+        return Artifact(f"{part}/{file}", part, role, e.name, config)
 
     files = [at(key_file(e), Role.KEY), at(cert_file(e), Role.CERTIFICATE), at(CHAIN, Role.CHAIN),
              at(CA_BUNDLE, Role.TRUST_BUNDLE)]

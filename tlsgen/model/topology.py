@@ -49,7 +49,7 @@ def subject_text(subject: Subject) -> str:
 DEFAULT_RULES = ("DEFAULT",)  # ssl.principal.mapping.rules when the spec sets none
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Acl:
     """One binding of an entity's `acls`, resolved: the cluster's name filled in, operations once each."""
 
@@ -61,7 +61,7 @@ class Acl:
     host: str = "*"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KafkaSettings:
     """The spec's `kafka:` section, resolved."""
 
@@ -71,7 +71,7 @@ class KafkaSettings:
 
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImportedCA:
     cert_file: Path
     cert_pem: bytes
@@ -79,7 +79,7 @@ class ImportedCA:
     key_password: Secret | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CA:
     name: str
     subject: Subject
@@ -99,7 +99,7 @@ class CA:
         return f"cas/{self.name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entity:
     kind: str  # brokers | clients | workers | servers
     name: str
@@ -152,14 +152,14 @@ def chain_of(cas: dict[str, CA], ca_name: str) -> list[CA]:
     return chain
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Trusted:
     name: str
     file: Path
     certs_pem: tuple[bytes, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Compose:
     file: str | None  # relative to the output directory
     project_dir: Path
@@ -168,7 +168,7 @@ class Compose:
     includes: tuple[Path, ...] = ()  # those of services_from with an `include:`, whose services tlsgen does not see
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Strimzi:
     cluster: str
     cluster_ca: str
@@ -180,13 +180,13 @@ class Strimzi:
         return {"cluster": self.cluster_ca, "clients": self.clients_ca}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Kubernetes:
     namespace: str
     strimzi: Strimzi | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Origin:
     """Where a setting was written (its own line, or `defaults`), for a message about it after validation."""
 
@@ -194,7 +194,7 @@ class Origin:
     place: Place | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Spec:
     source: Path  # the file or directory the user named
     output: Path

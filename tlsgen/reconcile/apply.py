@@ -1,7 +1,9 @@
 """Carry out a plan: a small interpreter over its steps that never decides anything again.
 
-Keys first (RSA on every core), then certificates (issuers before what they sign), then each file
-written atomically, modes and owners set, files deleted, and the state last. Every file is checked
+Keys first (RSA on every core), then certificates (issuers before what they sign), then the files
+in batches, each staged to a temp file as soon as it is built (a large apply never holds every
+file's bytes) and all put in place together once every one is staged, modes and owners set, files
+deleted, and the state last. Every file is checked
 against what the plan said it would be (its digest where the plan knew the bytes, and the inputs it
 is made from): a difference is a bug in tlsgen, and apply stops before writing that file, as
 Terraform refuses an "inconsistent final plan".
@@ -50,11 +52,19 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, s
     materials.strimzi = made_generations(plan.spec, materials, dict(plan.strimzi))  # with what was just made
     records = dict(plan.kept)
     writes = plan.of_type(WriteFile)
-    built = build_files(writes, materials, progress)
-    for step in writes:
-        records[step.artifact.path] = checked_record(step, built[step.artifact.path], materials)
-    out.write_many([(s.artifact.path, built[s.artifact.path], s.artifact.mode, s.chown) for s in writes],
-                   lambda done: progress(f"wrote {done}/{len(writes)} files"))
+    stores_to_build = sum(s.artifact.role in _STORES for s in writes)
+    if stores_to_build:
+        progress(f"building {stores_to_build} stores…")
+    with out.staging(lambda done: progress(f"wrote {done}/{len(writes)} files")) as staging:
+        # In batches, each staged as soon as it is built: a large apply never holds every file's bytes.
+        for start in range(0, len(writes), WRITE_BATCH):
+            batch = writes[start:start + WRITE_BATCH]
+            built = build_files(batch, materials)
+            for step in batch:
+                data = built.pop(step.artifact.path)
+                records[step.artifact.path] = checked_record(step, data, materials)
+                staging.add(step.artifact.path, data, step.artifact.mode, step.chown)
+        staging.commit()
     for step in plan.of_type(SetAttributes):
         out.set_attributes(step.target.path, step.target.mode, step.chown)
     deletes = plan.of_type(DeleteFile)
@@ -66,12 +76,15 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, s
     clear_journal(out)
 
 
-def build_files(writes: list[WriteFile], materials: Materials, progress: Progress) -> dict[str, bytes]:
+WRITE_BATCH = 8192  # files built, then staged, at a time: ~4 MB (~680 entities), enough work for every core
+_STORES = (content.Role.KEYSTORE, content.Role.TRUSTSTORE)
+
+
+def build_files(writes: list[WriteFile], materials: Materials) -> dict[str, bytes]:
     """Every file's bytes; the stores together, so that a large batch is built on every core."""
     built = {}
-    stores_to_build = [s.artifact for s in writes if s.artifact.role in (content.Role.KEYSTORE, content.Role.TRUSTSTORE)]
+    stores_to_build = [s.artifact for s in writes if s.artifact.role in _STORES]
     if stores_to_build:
-        progress(f"building {len(stores_to_build)} stores…")
         jobs = [content.store_job(a, materials) for a in stores_to_build]
         built.update(zip((a.path for a in stores_to_build), stores.build_many(jobs)))
     for step in writes:

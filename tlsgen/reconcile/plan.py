@@ -25,7 +25,7 @@ from .state import FileRecord, Generation, Journal, Rollover
 Owner = tuple[int, "int | None"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KnownKey:
     """A private key that exists and stays: its PKCS#8 PEM (never printed) and what it is."""
 
@@ -34,14 +34,14 @@ class KnownKey:
     key_type: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MakeKey:
     identity: str  # the CA or entity
     key_type: str
     reasons: tuple[Reason, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IssueCert:
     identity: str
     want: CertWant
@@ -50,7 +50,7 @@ class IssueCert:
     reasons: tuple[Reason, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WriteFile:
     artifact: Artifact
     action: Action
@@ -60,7 +60,7 @@ class WriteFile:
     chown: Owner | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetAttributes:
     """A file whose content stays, or a directory, gets the mode (and owner) it should have."""
 
@@ -70,7 +70,7 @@ class SetAttributes:
     chown: Owner | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeleteFile:
     path: str
     part: str
@@ -80,7 +80,7 @@ class DeleteFile:
 Step = Union[MakeKey, IssueCert, WriteFile, SetAttributes, DeleteFile]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """What a user sees of a step on a file: path, part of out/, action, reasons."""
 
@@ -94,7 +94,7 @@ class Change:
                 "reasons": [r.as_json() for r in self.reasons]}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     out: str
     spec: Spec = field(repr=False)

@@ -40,7 +40,7 @@ PASSWORD_ALPHABET = string.ascii_letters + string.digits  # safe unquoted in env
 PASSWORD_LENGTH = 32
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Options:
     now: datetime
     renew: frozenset[str] = frozenset()

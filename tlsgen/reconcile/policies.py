@@ -22,7 +22,7 @@ from .outdir import Current
 from .reasons import Action, Reason
 from .state import FileRecord
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CertWant:
     subject: Subject
     hostnames: tuple[str, ...]
@@ -53,7 +53,7 @@ def entity_want(e: Entity) -> CertWant:
                     issuer=e.issuer, path_length=None, validity=e.validity, renew_before=e.renew_before)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CertFacts:
     """Everything the checks look at for one certificate."""
 
@@ -181,7 +181,7 @@ _INPUT_REASONS = {"cert": "cert_reissued", "chain": "cert_reissued", "key": "key
                   "trust": "trust_changed", "password": "password_changed"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileFacts:
     """Everything the file checks look at for one file of the layout."""
 

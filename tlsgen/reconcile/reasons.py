@@ -64,7 +64,10 @@ REASONS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+_PLAIN: dict[str, "Reason"] = {}
+
+
+@dataclass(frozen=True, slots=True)
 class Reason:
     code: str
     detail: tuple[tuple[str, Any], ...] = ()
@@ -72,6 +75,8 @@ class Reason:
     @classmethod
     def of(cls, code: str, **detail: Any) -> "Reason":
         assert code in REASONS, code
+        if not detail:  # most reasons of a large plan are one of a few ("new_file" for 60,000 files): shared
+            return _PLAIN.setdefault(code, cls(code))
         return cls(code, tuple(sorted(detail.items())))
 
     @property

@@ -30,7 +30,7 @@ SALT = f"{TLSGEN_DIR}/salt"
 _DAMAGED_HINT = "restore it from a backup, or remove out/ and apply again (keys are made anew)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileRecord:
     part: str  # "cas/<ca>", "<kind>/<name>", or "" for files of the whole output
     role: str  # what the file is: key, certificate, chain, keystore, password, config, ...
@@ -50,7 +50,7 @@ class FileRecord:
 ROLLOVER_STEPS = ("trust", "issue", "retire")  # what each apply of a CA rollover does, in order
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rollover:
     """A CA rollover in progress: the step last done, and the two certificates it moves between."""
 
@@ -88,7 +88,7 @@ class Rollover:
                    restart=tuple(map(_text, restart)), why=_text(doc.get("why", "")))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Generation:
     """What Strimzi was last given for one CA role, and the generations that told it so."""
 
@@ -111,7 +111,7 @@ class Generation:
                    tuple(map(_text, doc["certs"])), None if key is None else _text(key))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class State:
     serial: int = 0
     files: dict[str, FileRecord] = field(default_factory=dict)
@@ -195,7 +195,7 @@ def _int(value) -> int:
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Journal:
     paths: frozenset[str] = frozenset()  # files applies set out to write or delete
     marks: frozenset[str] = frozenset()  # the temp-file marks of those applies (outdir.OutDir.mark)
@@ -231,7 +231,7 @@ class Digester:
         return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stored:
     """Everything reconciliation reads from `.tlsgen/`."""
 
