@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Place:
     """A position in a spec file; line and column count from 1, as editors show them."""
 

@@ -7,6 +7,8 @@ inherits, and `origins` remembers where each of its settings was written, so tha
 
 from __future__ import annotations
 
+import functools
+
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -92,18 +94,19 @@ class _Origins(Mapping):
     """Origins placed when asked for: most runs never need one, and a spec has thousands."""
 
     def __init__(self, locations: Locations, origins: dict[SpecPath, SpecPath]):
-        self.locations = locations
-        self.paths = {(name, setting): path for (_, name, setting), path in origins.items()}
+        self.locations, self.origins = locations, origins
+        self.section = {name: section for section, name, _ in origins}  # a name per entry, not per setting
 
     def __getitem__(self, key: tuple[str, str]) -> Origin:
-        path = self.paths[key]
+        name, setting = key
+        path = self.origins[(self.section[name], name, setting)]
         return Origin(dotted(path), self.locations.of(path))
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self.paths)
+        return ((name, setting) for _, name, setting in self.origins)
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.origins)
 
 
 def _path_of(entry: CA | Entity) -> SpecPath:
@@ -137,28 +140,37 @@ def resolve(parsed: Parsed, sources: Sources, out: Path | None, source: Path, no
     return draft
 
 
-def _setting(draft: Draft, path: SpecPath, item: Any, name: str) -> tuple[Any, SpecPath]:
-    """A setting's value and where it was written: the entry's own, else `defaults`' (written there, or
-    built in: then the entry's own path, since that is where a message about it belongs)."""
+def _setting(draft: Draft, path: SpecPath, item: Any, name: str, at: SpecPath) -> tuple[Any, SpecPath]:
+    """A setting's value and where it was written: the entry's own (`at`, the setting's path), else
+    `defaults`' (written there, or built in: then the entry's own path, since that is where a message
+    about it belongs). The paths returned are shared, not made anew: a spec of 5,000 entities has
+    85,000 settings."""
     own = getattr(item, name, None)
     if own is not None:
-        return own, path + (name,)
-    if name in draft.defaults.model_fields_set or not draft.known(("defaults", name)):
-        return getattr(draft.defaults, name), ("defaults", name)
+        return own, at
+    if name in draft.defaults.model_fields_set or not draft.known(_defaults_at(name)):
+        return getattr(draft.defaults, name), _defaults_at(name)
     return getattr(draft.defaults, name), path
+
+
+@functools.lru_cache(maxsize=None)
+def _defaults_at(setting: str) -> SpecPath:
+    return ("defaults", setting)
 
 
 def _resolve_ca(draft: Draft, sources: Sources, name: str, item: schema.CASpec) -> None:
     path: SpecPath = ("cas", name)
     values = {}
     for setting, ca_default in INHERITED.items():
+        at = path + (setting,)
         if ca_default is FROM_DEFAULTS:
-            values[setting], draft.origins[path + (setting,)] = _setting(draft, path, item, setting)
+            values[setting], draft.origins[at] = _setting(draft, path, item, setting, at)
         elif ca_default is not None:
             own = getattr(item, setting)
             values[setting] = own if own is not None else ca_default
-            draft.origins[path + (setting,)] = path + (setting,) if own is not None else path
-    draft.origins[path + ("issuer",)] = path + ("issuer",) if item.issuer is not None else path
+            draft.origins[at] = at if own is not None else path
+    at = path + ("issuer",)
+    draft.origins[at] = at if item.issuer is not None else path
     imported = None
     if item.import_ is not None:
         read = sources.imported_ca(path, item.import_)
@@ -175,16 +187,18 @@ def _resolve_entity(draft: Draft, sources: Sources, kind: str, name: str, item: 
     path: SpecPath = (kind, name)
     values = {}
     for setting in INHERITED:
-        values[setting], draft.origins[path + (setting,)] = _setting(draft, path, item, setting)
+        at = path + (setting,)
+        values[setting], draft.origins[at] = _setting(draft, path, item, setting, at)
     if kind == "servers":  # a server's image is its own (mongo | none): defaults.image names a Kafka image
-        own = getattr(item, "image", None)
-        values["image"], draft.origins[path + ("image",)] = (own, path + ("image",)) if own else ("none", path)
+        own, at = getattr(item, "image", None), path + ("image",)
+        values["image"], draft.origins[at] = (own, at) if own else ("none", path)
     values["password"] = _password(sources, draft.origins[path + ("password",)], values["password"])
     if values["owner"]:
         uid, _, gid = values["owner"].partition(":")
         values["owner"] = (int(uid), int(gid) if gid else None)
     for setting in ("issuer", "hostnames", "ip_addresses", "trust", "service", "brokers", "connects_to"):
-        draft.origins[path + (setting,)] = path + (setting,) if setting in item.model_fields_set else path
+        at = path + (setting,)
+        draft.origins[at] = at if setting in item.model_fields_set else path
     hostnames = item.hostnames if item.hostnames is not None else ([name] if kind in SERVING_KINDS else [])
     return Entity(
         kind=kind, name=name, issuer=item.issuer, subject=_subject(draft, item.subject, name),
