@@ -59,7 +59,8 @@ class _Planner(CaPlanning):
         self.digest = gathered.stored.digest
         self.identities: dict[str, Identity] = {}
         self.passwords: dict[str, str] = {}
-        self.material_steps: list[Step] = []
+        self.key_steps: list[MakeKey] = []  # every key before any certificate: apply makes keys first
+        self.cert_steps: list[IssueCert] = []
         self.key_verdicts: dict[str, tuple[Action | None, tuple[Reason, ...]]] = {}
         self.cert_verdicts: dict[str, tuple[Action | None, tuple[Reason, ...]]] = {}
         self.conflicts: list[str] = []
@@ -150,15 +151,16 @@ class _Planner(CaPlanning):
         name = plan.identity.name
         self.identities[name] = plan.identity
         if plan.identity.key_pem is None and plan.key_type:
-            self.material_steps.insert(self._keys_made(), MakeKey(name, plan.key_type, plan.key_reasons))
+            self.key_steps.append(MakeKey(name, plan.key_type, plan.key_reasons))
             self.key_verdicts[name] = (Action.ROTATE if plan.key_reasons else Action.CREATE, plan.key_reasons)
         action, reasons = plan.cert_verdict
         if action is not None:
-            self.material_steps.append(IssueCert(name, plan.want, plan.is_ca, action, reasons))
+            self.cert_steps.append(IssueCert(name, plan.want, plan.is_ca, action, reasons))
             self.cert_verdicts[name] = (action, reasons)
 
-    def _keys_made(self) -> int:
-        return sum(isinstance(s, MakeKey) for s in self.material_steps)
+    @property
+    def material_steps(self) -> list[MakeKey | IssueCert]:
+        return [*self.key_steps, *self.cert_steps]
 
     def plan_key(self, identity: Identity, rel: str, key_type: str, rotate: bool) -> tuple[Reason, ...]:
         """Keep the key on disk, or say why a new one is made (the identity keeps the one it keeps)."""
