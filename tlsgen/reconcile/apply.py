@@ -55,6 +55,7 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, s
     stores_to_build = sum(s.artifact.role in _STORES for s in writes)
     if stores_to_build:
         progress(f"building {stores_to_build} stores…")
+    last_file = {step.artifact.name: i for i, step in enumerate(writes)}  # of each CA and entity
     with out.staging(lambda done: progress(f"wrote {done}/{len(writes)} files")) as staging:
         # In batches, each staged as soon as it is built: a large apply never holds every file's bytes.
         for start in range(0, len(writes), WRITE_BATCH):
@@ -64,9 +65,11 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, s
                 data = built.pop(step.artifact.path)
                 records[step.artifact.path] = checked_record(step, data, materials)
                 staging.add(step.artifact.path, data, step.artifact.mode, step.chown)
+            # An entity whose files are all staged needs its key and certificate no more (~5 KB of objects).
+            for name in {step.artifact.name for step in batch} & plan.spec.entities.keys():
+                if last_file[name] < start + len(batch):
+                    materials.forget(name)
         staging.commit()
-    rollovers, strimzi = rollovers_made(plan, materials), materials.strimzi
-    del materials  # every key and certificate object: the state needs only its records (5,000 clients: 25 MB)
     for step in plan.of_type(SetAttributes):
         out.set_attributes(step.target.path, step.target.mode, step.chown)
     deletes = plan.of_type(DeleteFile)
@@ -74,7 +77,7 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, s
         out.remove(step.path)
     # Directories an interrupted apply made for files no longer wanted are left empty by the cleanup.
     out.remove_empty_dirs([step.path for step in deletes] + sorted(plan.journal.paths))
-    write_state(out, State(plan.serial + 1, records, rollovers, strimzi, shortcut))
+    write_state(out, State(plan.serial + 1, records, rollovers_made(plan, materials), materials.strimzi, shortcut))
     clear_journal(out)
 
 

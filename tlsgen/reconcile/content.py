@@ -73,6 +73,11 @@ class Materials:
     def __getitem__(self, name: str) -> Identity:
         return self.identities[name]
 
+    def forget(self, name: str) -> None:
+        """Let go of an entity's key and certificate once nothing more is made from them (a large apply
+        would hold 5,000 of each); asking for it afterwards is a KeyError, never a file made of None."""
+        del self.identities[name]
+
     def signing_key(self, ca_name: str):
         """The private key that signs for a CA: tlsgen's own, or an imported one (loaded and checked once)."""
         ca = self.spec.cas[ca_name]
