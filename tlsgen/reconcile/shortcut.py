@@ -88,14 +88,16 @@ def _check(out: Path, spec_arg: Path, out_arg: Path | None, euid: int, now: date
         return None
     owners = {part: tuple(owner) for part, owner in seen["owners"].items()}
     for rel, mode in seen["directories"].items():
-        if not _attributes_hold(out / rel if rel else out, mode, owners.get(rel), stat.S_ISDIR):
+        if _attributes_hold(out / rel if rel else out, mode, owners.get(rel), stat.S_ISDIR) is None:
             return None
-    for rel, record in files.items():
-        path = out / rel
+    root = os.fspath(out)
+    for rel, record in files.items():  # most of a no-op apply: str paths, and a read sized by the lstat
+        path = f"{root}/{rel}"
         part = record.get("part", record.get("owner", ""))
-        if not _attributes_hold(path, seen["modes"][record["role"]], owners.get(part), stat.S_ISREG):
+        size = _attributes_hold(path, seen["modes"][record["role"]], owners.get(part), stat.S_ISREG)
+        if size is None:
             return None
-        data = _read(path)
+        data = _read(path, size)
         digest = record["digest"]
         made = "hmac:" + _hmac(salt, data) if digest.startswith("hmac:") else "sha256:" + hashlib.sha256(data).hexdigest()
         if made != digest:
@@ -107,11 +109,14 @@ def _paths_digest(paths) -> str:
     return hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()
 
 
-def _attributes_hold(path: Path, mode: int, owner: tuple | None, kind) -> bool:
+def _attributes_hold(path: Path | str, mode: int, owner: tuple | None, kind) -> int | None:
+    """The size of what is at `path` if it is of that kind, mode and owner; else None."""
     info = os.lstat(path)
     if not kind(info.st_mode) or stat.S_IMODE(info.st_mode) != mode:
-        return False
-    return owner is None or (info.st_uid == owner[0] and owner[1] in (None, info.st_gid))
+        return None
+    if owner is None or (info.st_uid == owner[0] and owner[1] in (None, info.st_gid)):
+        return info.st_size
+    return None
 
 
 def _candidates(spec_arg: Path, out_arg: Path | None) -> list[Path]:
@@ -134,12 +139,17 @@ def _spec_files(spec_arg: Path) -> list[str]:
     return [os.path.abspath(spec_arg)]
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path | str, size: int = 1 << 20) -> bytes:
+    """The file's bytes; `size` is what it is expected to hold: a read of one more byte shows its end
+    without a second read, and no 1 MB buffer is made for a file of 2 KB."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         chunks = []
-        while chunk := os.read(fd, 1 << 20):
+        while chunk := os.read(fd, size + 1):
             chunks.append(chunk)
+            if len(chunk) <= size:
+                break  # a regular file: a read short of what was asked is its end
+            size = 1 << 20
         return b"".join(chunks)
     finally:
         os.close(fd)
