@@ -239,3 +239,38 @@ def test_progress_outside_a_terminal_is_a_line_every_few_seconds():
         clock.now = float(second)
         progress(f"step {second}")
     assert stream.getvalue().splitlines() == ["tlsgen: step 5", "tlsgen: step 10"]
+
+
+def test_verify_reports_the_same_with_its_checks_side_by_side_or_one_after_the_other(tree):
+    """verify runs the consumer checks in a forked child beside the drift check; where it cannot fork
+    (another thread runs) it runs them in turn. Both report the same problems, of both kinds."""
+    import threading
+
+    from tlsgen.audit.verify import verify
+    from tlsgen.crypto import workers
+    from tlsgen.model.read import read_spec
+    from tlsgen.reconcile.outdir import OutDir
+
+    store = tree / "out/brokers/kafka/keystore.p12"
+    store.write_bytes(store.read_bytes()[:100])  # a consumer trips over it
+    config = tree / "out/clients/app/client.properties"
+    config.write_text(config.read_text() + "# edited\n")  # drift only
+    spec = read_spec(tree / "tls.yaml")
+    now = datetime.now(timezone.utc)
+    reports = []
+    for thread_running in (False, True):
+        stop = threading.Event()
+        thread = threading.Thread(target=stop.wait)
+        if thread_running:
+            thread.start()
+        try:
+            assert workers.can_fork() is not thread_running
+            report = verify(spec, OutDir(spec.output), now)
+        finally:
+            stop.set()
+            if thread_running:
+                thread.join()
+        reports.append(sorted((p.path, p.message) for p in report.problems))
+    assert reports[0] == reports[1]
+    assert [path for path, _ in reports[0]] == ["brokers/kafka/keystore.p12", "clients/app/client.properties"]
+    assert "does not open with keystore.password" in reports[0][0][1]  # the consumer check's words

@@ -57,6 +57,51 @@ def test_a_failing_task_is_a_worker_error():
         workers.map_forked(fails, range(6), 2)
 
 
+@linux_only
+def test_in_background_runs_beside_the_parent_and_returns_its_bytes(tmp_path):
+    """The child starts at once: the parent sees its mark before asking for its answer. The control
+    is a stand-in that only runs the function when asked, whose mark never comes first."""
+    marker = tmp_path / "started"
+
+    def child() -> bytes:
+        marker.write_text("started")
+        return str(os.getpid()).encode() * 50_000  # more than a pipe holds: read while it writes
+
+    def marked_within(seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not marker.exists():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    with workers.in_background(child) as result:
+        assert marked_within(30)
+        answer = result()
+    assert answer != str(os.getpid()).encode() * 50_000 and len(answer) >= 50_000
+
+    marker.unlink()
+    when_asked = child  # the control: nothing runs until the answer is asked for
+    assert not marked_within(0.5)
+    when_asked()
+    assert marked_within(0)
+
+
+@linux_only
+def test_in_background_failures_are_worker_errors_and_an_unread_child_is_stopped():
+    def fails() -> bytes:
+        raise ValueError("no store")
+
+    with workers.in_background(fails) as result:
+        with pytest.raises(workers.WorkerError, match="no store"):
+            result()
+    with workers.in_background(lambda: (time.sleep(60), b"")[1]) as result:
+        pid_file = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+        children = pid_file.read_text().split()
+        assert len(children) == 1
+    assert not Path(f"/proc/{children[0]}").exists()  # killed and reaped on leaving the block, not left running
+
+
 def test_fork_is_not_used_while_another_thread_runs():
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
@@ -65,6 +110,9 @@ def test_fork_is_not_used_while_another_thread_runs():
         assert not workers.can_fork()
         with pytest.raises(workers.WorkerError):
             workers.map_forked(lambda i: b"", [1], 1)
+        with pytest.raises(workers.WorkerError):
+            with workers.in_background(lambda: b""):
+                pass
     finally:
         stop.set()
         thread.join()

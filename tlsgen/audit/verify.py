@@ -38,8 +38,7 @@ class Report:
 
 def verify(spec: Spec, out: OutDir, now: datetime, *, expiring_within: timedelta | None = None,
            window_text: str = "") -> Report:
-    drifted = drift(spec, out, now)
-    consumer, checked = consumer_problems(spec, out, now, unchanged(out))
+    consumer, checked, drifted = _both(spec, out, now)
     # One line per file: what a consumer trips over, then what apply would do about it.
     remedies = {p.path: p.message for p in drifted if not p.warning}
     found = [Problem(p.path, f"{p.message}; {remedies[p.path]}", p.warning) if p.path in remedies else p
@@ -55,6 +54,25 @@ def verify(spec: Spec, out: OutDir, now: datetime, *, expiring_within: timedelta
             seen.add((p.path, p.message))
             unique.append(p)
     return Report([p for p in unique if not p.warning], [p for p in unique if p.warning], checked)
+
+
+def _both(spec: Spec, out: OutDir, now: datetime) -> tuple[list[Problem], int, list[Problem]]:
+    """The consumer checks and the drift, side by side: the consumer checks (opening every store as
+    Java would, its MAC derived in Python) in a forked child while this process plans, so that each
+    takes a core (300 rsa clients: ~1.9 -> ~1.3 s). One after the other where a child cannot run."""
+    import pickle
+
+    from ..crypto import workers
+
+    same = unchanged(out)
+    try:
+        with workers.in_background(lambda: pickle.dumps(consumer_problems(spec, out, now, same))) as consumer:
+            drifted = drift(spec, out, now)
+            found, checked = pickle.loads(consumer())  # our own child's bytes, over a pipe
+    except workers.WorkerError:
+        found, checked = consumer_problems(spec, out, now, same)
+        drifted = drift(spec, out, now)
+    return found, checked, drifted
 
 
 def drift(spec: Spec, out: OutDir, now: datetime) -> list[Problem]:

@@ -1,4 +1,5 @@
-"""Forked worker processes for the CPU-bound part of a large apply that threads cannot spread.
+"""Forked worker processes for the CPU-bound work that threads cannot spread: a large apply's stores
+and signatures (map_forked), and verify's consumer checks beside its drift check (in_background).
 
 Why processes: cryptography (50.0) holds the GIL while it serialises a PKCS12 store, and most of
 building and signing a certificate is Python, so two threads build stores or sign leaves no
@@ -30,7 +31,8 @@ import signal
 import struct
 import sys
 import threading
-from typing import Callable, Sequence, TypeVar
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence, TypeVar
 
 T = TypeVar("T")
 _TASK = struct.Struct(">I")
@@ -80,6 +82,40 @@ def map_forked(fn: Callable[[T], bytes], items: Sequence[T], processes: int) -> 
             results.append(answer[at + _TASK.size:at + _TASK.size + length])
             at += _TASK.size + length
     return results
+
+
+@contextmanager
+def in_background(fn: Callable[[], bytes]) -> Iterator[Callable[[], bytes]]:
+    """fn() started at once in a forked child, while this process goes on; the value of the `with`
+    is a function that waits for fn's bytes (WorkerError when the child failed or cannot start: the
+    caller then calls fn itself). Leaving the block stops the child, killed if it is still running.
+
+    Only for `can_fork()`; as with map_forked, the child sees everything as it was at the fork."""
+    if not can_fork():
+        raise WorkerError("fork is not safe in this process (not Linux, or several threads)")
+    try:
+        worker = _fork(lambda _: fn())
+        worker.send(b"")
+    except OSError as exc:  # no fork or pipe here (a sandbox, a limit on processes)
+        raise WorkerError(f"worker processes are not available ({exc})") from None
+    done = False
+
+    def result() -> bytes:
+        nonlocal done
+        header = _read_exactly(worker.results, _RESULT.size)
+        status, size = _RESULT.unpack(header) if header is not None else (1, 0)
+        answer = _read_exactly(worker.results, size) if size else b""
+        if header is None or answer is None:
+            raise WorkerError("a worker process ended before answering")
+        if status != 0:
+            raise WorkerError(f"a worker failed: {answer.decode(errors='replace')}")
+        done = True
+        return answer
+
+    try:
+        yield result
+    finally:
+        worker.stop(kill=not done)
 
 
 # --- the parent's side ------------------------------------------------------------------------
