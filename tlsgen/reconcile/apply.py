@@ -1,9 +1,10 @@
 """Carry out a plan: a small interpreter over its steps that never decides anything again.
 
-Keys first (RSA on every core), then certificates (issuers before what they sign), then the files
-in batches, each staged to a temp file as soon as it is built (a large apply never holds every
-file's bytes) and all put in place together once every one is staged, modes and owners set, files
-deleted, and the state last. Every file is checked
+The CAs' keys and certificates first (issuers before what they sign), then the files in batches:
+each batch's new entity keys (RSA on every core) and certificates, then its files, each staged to a
+temp file as soon as it is built and its record added to the state being written, so that a large
+apply holds one batch of keys, certificates and bytes at a time. Once every file is staged they are
+put in place together, modes and owners set, files deleted, and the state put in place last. Every file is checked
 against what the plan said it would be (its digest where the plan knew the bytes, and the inputs it
 is made from): a difference is a bug in tlsgen, and apply stops before writing that file, as
 Terraform refuses an "inconsistent final plan".
@@ -25,7 +26,7 @@ from .content import Identity, Materials
 from .kubernetes import made_generations
 from .outdir import OutDir
 from .plan import DeleteFile, IssueCert, MakeKey, Plan, SetAttributes, WriteFile
-from .state import Digester, FileRecord, Journal, Rollover, State, clear_journal, write_journal, write_salt, write_state
+from .state import Digester, FileRecord, Journal, Rollover, clear_journal, state_writer, write_journal, write_salt
 
 Progress = Callable[[str], None]
 
@@ -47,37 +48,55 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, s
     if plan.salt_is_new:
         write_salt(out, plan.salt)
     materials = Materials(plan.spec, _identities(plan), dict(plan.passwords), Digester(plan.salt), dict(plan.strimzi))
-    make_keys(plan.of_type(MakeKey), materials, progress)
-    issue_certificates(plan.of_type(IssueCert), materials, plan, progress)
+    keys, certs, entities = plan.of_type(MakeKey), plan.of_type(IssueCert), plan.spec.entities
+    if keys:
+        progress(f"generating {len(keys)} key{'s' if len(keys) > 1 else ''}…")
+    if certs:
+        progress(f"signing {len(certs)} certificate{'s' if len(certs) > 1 else ''}…")
+    # The CAs' keys and certificates first; each entity's with the batch that holds its files, so
+    # that a large apply holds one batch of keys and certificates, not all of them.
+    make_keys([s for s in keys if s.identity not in entities], materials)
+    issue_certificates([s for s in certs if s.is_ca], materials, plan)
     materials.strimzi = made_generations(plan.spec, materials, dict(plan.strimzi))  # with what was just made
-    records = dict(plan.kept)
+    keys_to_make = {s.identity: s for s in keys if s.identity in entities}
+    leaves_to_sign = {s.identity: s for s in certs if not s.is_ca}
     writes = plan.of_type(WriteFile)
     stores_to_build = sum(s.artifact.role in _STORES for s in writes)
     if stores_to_build:
         progress(f"building {stores_to_build} stores…")
     last_file = {step.artifact.name: i for i, step in enumerate(writes)}  # of each CA and entity
-    with out.staging(lambda done: progress(f"wrote {done}/{len(writes)} files")) as staging:
-        # In batches, each staged as soon as it is built: a large apply never holds every file's bytes.
-        for start in range(0, len(writes), WRITE_BATCH):
-            batch = writes[start:start + WRITE_BATCH]
-            built = build_files(batch, materials)
-            for step in batch:
-                data = built.pop(step.artifact.path)
-                records[step.artifact.path] = checked_record(step, data, materials)
-                staging.add(step.artifact.path, data, step.artifact.mode, step.chown)
-            # An entity whose files are all staged needs its key and certificate no more (~5 KB of objects).
-            for name in {step.artifact.name for step in batch} & plan.spec.entities.keys():
-                if last_file[name] < start + len(batch):
-                    materials.forget(name)
-        staging.commit()
-    for step in plan.of_type(SetAttributes):
-        out.set_attributes(step.target.path, step.target.mode, step.chown)
-    deletes = plan.of_type(DeleteFile)
-    for step in deletes:
-        out.remove(step.path)
-    # Directories an interrupted apply made for files no longer wanted are left empty by the cleanup.
-    out.remove_empty_dirs([step.path for step in deletes] + sorted(plan.journal.paths))
-    write_state(out, State(plan.serial + 1, records, rollovers_made(plan, materials), materials.strimzi, shortcut))
+    with state_writer(out) as state:  # put in place when the block ends: the last change of an apply
+        for path, record in plan.kept.items():  # a file's record is kept or it is written, never both
+            state.add(path, record)
+        with out.staging(lambda done: progress(f"wrote {done}/{len(writes)} files")) as staging:
+            # In batches, each staged as soon as it is built: a large apply never holds every file's
+            # bytes, nor (StateWriter) every file's record.
+            for start in range(0, len(writes), WRITE_BATCH):
+                batch = writes[start:start + WRITE_BATCH]
+                names = [n for n in dict.fromkeys(step.artifact.name for step in batch) if n in entities]
+                make_keys([keys_to_make.pop(n) for n in names if n in keys_to_make], materials)
+                issue_certificates([leaves_to_sign.pop(n) for n in names if n in leaves_to_sign], materials, plan)
+                built = build_files(batch, materials)
+                for step in batch:
+                    data = built.pop(step.artifact.path)
+                    state.add(step.artifact.path, checked_record(step, data, materials))
+                    staging.add(step.artifact.path, data, step.artifact.mode, step.chown)
+                # An entity whose files are all staged needs its key and certificate no more (~5 KB).
+                for name in names:
+                    if last_file[name] < start + len(batch):
+                        materials.forget(name)
+            if keys_to_make or leaves_to_sign:  # every new key and certificate has a file to go to
+                unwritten = sorted({*keys_to_make, *leaves_to_sign})
+                raise InconsistentPlan(f"keys or certificates with no file to write them to: {unwritten}")
+            staging.commit()
+        for step in plan.of_type(SetAttributes):
+            out.set_attributes(step.target.path, step.target.mode, step.chown)
+        deletes = plan.of_type(DeleteFile)
+        for step in deletes:
+            out.remove(step.path)
+        # Directories an interrupted apply made for files no longer wanted are left empty by the cleanup.
+        out.remove_empty_dirs([step.path for step in deletes] + sorted(plan.journal.paths))
+        state.finish(plan.serial + 1, rollovers_made(plan, materials), materials.strimzi, shortcut)
     clear_journal(out)
 
 
@@ -120,24 +139,20 @@ def _identities(plan: Plan) -> dict[str, Identity]:
     return identities
 
 
-def make_keys(steps: list[MakeKey], materials: Materials, progress: Progress) -> None:
-    if not steps:
-        return
-    progress(f"generating {len(steps)} key{'s' if len(steps) > 1 else ''}…")
+def make_keys(steps: list[MakeKey], materials: Materials) -> None:
     for step, key in zip(steps, pki.generate_keys([s.key_type for s in steps])):
         materials[step.identity].set_key(key)
 
 
-def issue_certificates(steps: list[IssueCert], materials: Materials, plan: Plan, progress: Progress) -> None:
-    if steps:
-        progress(f"signing {len(steps)} certificate{'s' if len(steps) > 1 else ''}…")
-    for step in (s for s in steps if s.is_ca):  # the plan lists issuers before what they sign
+def issue_certificates(steps: list[IssueCert], materials: Materials, plan: Plan) -> None:
+    """CA certificates in the plan's order (issuers before what they sign); leaves together, on every core."""
+    for step in (s for s in steps if s.is_ca):
         me, want = materials[step.identity], step.want
         issuer_cert = materials[want.issuer].cert if want.issuer else None
         issuer_key = materials.signing_key(want.issuer) if want.issuer else None
         me.cert = pki.issue_ca(subject=want.subject, key=me.key(), issuer_cert=issuer_cert, issuer_key=issuer_key,
                                path_length=want.path_length, validity=want.validity.delta, now=plan.now)
-    leaves = [s for s in steps if not s.is_ca]  # every issuer exists now: sign them together, on every core
+    leaves = [s for s in steps if not s.is_ca]  # every issuer exists now
     orders = [pki.LeafOrder(subject=s.want.subject, public_key=materials[s.identity].key().public_key(),
                             issuer_cert=materials[s.want.issuer].cert, issuer_key=materials.signing_key(s.want.issuer),
                             usages=s.want.usages, validity=s.want.validity.delta, now=plan.now,

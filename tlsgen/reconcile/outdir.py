@@ -170,6 +170,20 @@ class OutDir:
 
     def _stage(self, target: Path, data: Data, mode: int, owner, *, sync: bool) -> str:
         """The data in a marked temp file beside `target` (fsynced when `sync`)."""
+        tmp, fd = self._open_temp(target, mode, owner)
+        try:
+            with os_errors(target, "write"):
+                for piece in _in_pieces(data):
+                    _write_all(fd, piece)
+                if sync:
+                    os.fsync(fd)
+        except BaseException:
+            _discard(fd, tmp)
+            raise
+        os.close(fd)
+        return tmp
+
+    def _open_temp(self, target: Path, mode: int, owner) -> tuple[str, int]:
         tmp = self.temp_path(target)
         with os_errors(target, "write"):
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
@@ -177,24 +191,42 @@ class OutDir:
                 os.fchmod(fd, mode)
                 if owner is not None:
                     _chown(fd, owner, tmp)
-                for piece in _in_pieces(data):
-                    view = memoryview(piece)
-                    while view:
-                        view = view[os.write(fd, view):]
-                if sync:
-                    os.fsync(fd)
             except BaseException:
-                os.close(fd)
-                Path(tmp).unlink(missing_ok=True)
+                _discard(fd, tmp)
                 raise
-            os.close(fd)
-        return tmp
+        return tmp, fd
 
     def write(self, rel: str, data: Data, mode: int, owner: tuple[int, int | None] | None = None) -> None:
         self.check_dirs(rel)
         self.make_dirs(rel, owner)
         target = self.path(rel)
         tmp = self._stage(target, data, mode, owner, sync=True)
+        with os_errors(target, "write"):
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+
+    @contextmanager
+    def writing(self, rel: str, mode: int) -> Iterator[Callable[[bytes], None]]:
+        """`write` for a file made piece by piece while the caller does other work (apply's state, a
+        record per file as each is known): the block gets a function that appends bytes; the file is
+        put in place when the block ends without an error, and its temp file deleted when not."""
+        self.check_dirs(rel)
+        self.make_dirs(rel)
+        target = self.path(rel)
+        tmp, fd = self._open_temp(target, mode, None)
+
+        def append(data: bytes) -> None:
+            with os_errors(target, "write"):
+                _write_all(fd, data)
+
+        try:
+            yield append
+            with os_errors(target, "write"):
+                os.fsync(fd)
+        except BaseException:
+            _discard(fd, tmp)
+            raise
+        os.close(fd)
         with os_errors(target, "write"):
             os.replace(tmp, target)
             _fsync_dir(target.parent)
@@ -309,6 +341,18 @@ def _try_lock(fd: int) -> bool:
         return True
     except BlockingIOError:
         return False
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _discard(fd: int, tmp: str) -> None:
+    """Close and delete a temp file that will not be put in place."""
+    os.close(fd)
+    Path(tmp).unlink(missing_ok=True)
 
 
 def _in_pieces(data: Data, size: int = 1 << 20) -> Iterator[bytes]:
