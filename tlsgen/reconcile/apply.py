@@ -4,10 +4,11 @@ The CAs' keys and certificates first (issuers before what they sign), then the f
 each batch's new entity keys (RSA on every core) and certificates, then its files, each staged to a
 temp file as soon as it is built and its record added to the state being written, so that a large
 apply holds one batch of keys, certificates and bytes at a time. Once every file is staged they are
-put in place together, modes and owners set, files deleted, and the state put in place last. Every file is checked
-against what the plan said it would be (its digest where the plan knew the bytes, and the inputs it
-is made from): a difference is a bug in tlsgen, and apply stops before writing that file, as
-Terraform refuses an "inconsistent final plan".
+put in place together, modes and owners set, files deleted, and the state put in place last.
+
+Every file is checked against what the plan said it would be (its digest where the plan knew the
+bytes, and the inputs it is made from): a difference is a bug in tlsgen, and apply stops before
+putting any file in place, as Terraform refuses an "inconsistent final plan".
 
 The journal is written before the first change and adds to what an interrupted apply left there:
 if this apply is killed too, the next one still knows every file either of them may have written.
@@ -26,7 +27,8 @@ from .content import Identity, Materials
 from .kubernetes import made_generations
 from .outdir import OutDir
 from .plan import DeleteFile, IssueCert, MakeKey, Plan, SetAttributes, WriteFile
-from .state import Digester, FileRecord, Journal, Rollover, clear_journal, state_writer, write_journal, write_salt
+from .state import (Digester, FileRecord, Journal, Rollover, StateWriter, clear_journal, state_writer, write_journal,
+                    write_salt)
 
 Progress = Callable[[str], None]
 
@@ -58,37 +60,10 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, s
     make_keys([s for s in keys if s.identity not in entities], materials)
     issue_certificates([s for s in certs if s.is_ca], materials, plan)
     materials.strimzi = made_generations(plan.spec, materials, dict(plan.strimzi))  # with what was just made
-    keys_to_make = {s.identity: s for s in keys if s.identity in entities}
-    leaves_to_sign = {s.identity: s for s in certs if not s.is_ca}
-    writes = plan.of_type(WriteFile)
-    stores_to_build = sum(s.artifact.role in _STORES for s in writes)
-    if stores_to_build:
-        progress(f"building {stores_to_build} stores…")
-    last_file = {step.artifact.name: i for i, step in enumerate(writes)}  # of each CA and entity
     with state_writer(out) as state:  # put in place when the block ends: the last change of an apply
         for path, record in plan.kept.items():  # a file's record is kept or it is written, never both
             state.add(path, record)
-        with out.staging(lambda done: progress(f"wrote {done}/{len(writes)} files")) as staging:
-            # In batches, each staged as soon as it is built: a large apply never holds every file's
-            # bytes, nor (StateWriter) every file's record.
-            for start in range(0, len(writes), WRITE_BATCH):
-                batch = writes[start:start + WRITE_BATCH]
-                names = [n for n in dict.fromkeys(step.artifact.name for step in batch) if n in entities]
-                make_keys([keys_to_make.pop(n) for n in names if n in keys_to_make], materials)
-                issue_certificates([leaves_to_sign.pop(n) for n in names if n in leaves_to_sign], materials, plan)
-                built = build_files(batch, materials)
-                for step in batch:
-                    data = built.pop(step.artifact.path)
-                    state.add(step.artifact.path, checked_record(step, data, materials))
-                    staging.add(step.artifact.path, data, step.artifact.mode, step.chown)
-                # An entity whose files are all staged needs its key and certificate no more (~5 KB).
-                for name in names:
-                    if last_file[name] < start + len(batch):
-                        materials.forget(name)
-            if keys_to_make or leaves_to_sign:  # every new key and certificate has a file to go to
-                unwritten = sorted({*keys_to_make, *leaves_to_sign})
-                raise InconsistentPlan(f"keys or certificates with no file to write them to: {unwritten}")
-            staging.commit()
+        write_files(plan, materials, out, state, progress)
         for step in plan.of_type(SetAttributes):
             out.set_attributes(step.target.path, step.target.mode, step.chown)
         deletes = plan.of_type(DeleteFile)
@@ -98,6 +73,36 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, s
         out.remove_empty_dirs([step.path for step in deletes] + sorted(plan.journal.paths))
         state.finish(plan.serial + 1, rollovers_made(plan, materials), materials.strimzi, shortcut)
     clear_journal(out)
+
+
+def write_files(plan: Plan, materials: Materials, out: OutDir, state: StateWriter, progress: Progress) -> None:
+    """Every file the plan writes, in batches: the batch's entity keys and certificates made, its files
+    built, checked, staged and recorded, then the keys and certificates let go; all put in place at
+    the end. A large apply never holds every file's bytes, record, key or certificate."""
+    entities, writes = plan.spec.entities, plan.of_type(WriteFile)
+    keys_to_make = {s.identity: s for s in plan.of_type(MakeKey) if s.identity in entities}
+    leaves_to_sign = {s.identity: s for s in plan.of_type(IssueCert) if not s.is_ca}
+    stores_to_build = sum(s.artifact.role in _STORES for s in writes)
+    if stores_to_build:
+        progress(f"building {stores_to_build} stores…")
+    last_file = {step.artifact.name: i for i, step in enumerate(writes)}  # of each CA and entity
+    with out.staging(lambda done: progress(f"wrote {done}/{len(writes)} files")) as staging:
+        for start in range(0, len(writes), WRITE_BATCH):
+            batch = writes[start:start + WRITE_BATCH]
+            names = [n for n in dict.fromkeys(step.artifact.name for step in batch) if n in entities]
+            make_keys([keys_to_make.pop(n) for n in names if n in keys_to_make], materials)
+            issue_certificates([leaves_to_sign.pop(n) for n in names if n in leaves_to_sign], materials, plan)
+            built = build_files(batch, materials)
+            for step in batch:
+                data = built.pop(step.artifact.path)
+                state.add(step.artifact.path, checked_record(step, data, materials))
+                staging.add(step.artifact.path, data, step.artifact.mode, step.chown)
+            for name in names:  # an entity whose files are all staged needs its key and certificate no more
+                if last_file[name] < start + len(batch):
+                    materials.forget(name)
+        if keys_to_make or leaves_to_sign:  # every new key and certificate has a file to go to
+            raise InconsistentPlan(f"keys or certificates with no file: {sorted({*keys_to_make, *leaves_to_sign})}")
+        staging.commit()
 
 
 WRITE_BATCH = 8192  # files built, then staged, at a time: ~4 MB (~680 entities), enough work for every core
