@@ -153,7 +153,7 @@ class OutDir:
         """Many files written with the guarantees of `write`, added one by one (see Staging)."""
         return Staging(self, progress)
 
-    def _make_durable(self, paths: Callable[[], Iterable[Path]]) -> None:
+    def _make_durable(self, paths: Callable[[], Iterable[Path | str]]) -> None:
         """Every file or directory `paths()` lists made durable: one syncfs of out/'s file system, or
         (where the kernel lacks it) an fsync of each (listed only then: 60,000 Paths hold 50 MB)."""
         with os_errors(self.root, "write"):
