@@ -70,6 +70,13 @@ _SECRET_ROLES = frozenset({Role.KEY, Role.CERT_AND_KEY, Role.KEYSTORE, Role.TRUS
                            Role.CONFIG})
 
 
+def mode_of(role: Role) -> int:
+    """A file's mode follows from what it holds."""
+    if role is Role.ACL_SCRIPT:
+        return SCRIPT_MODE
+    return SECRET_MODE if role in _SECRET_ROLES else PUBLIC_MODE
+
+
 @dataclass(frozen=True, slots=True)
 class Artifact:
     """One file under out/."""
@@ -86,9 +93,7 @@ class Artifact:
 
     @property
     def mode(self) -> int:
-        if self.role is Role.ACL_SCRIPT:
-            return SCRIPT_MODE
-        return SECRET_MODE if self.secret else PUBLIC_MODE
+        return mode_of(self.role)
 
     @property
     def file_name(self) -> str:

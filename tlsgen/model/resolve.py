@@ -8,7 +8,6 @@ inherits, and `origins` remembers where each of its settings was written, so tha
 from __future__ import annotations
 
 import functools
-
 import os
 from dataclasses import dataclass, field
 from datetime import datetime

@@ -447,7 +447,13 @@ class Staging:
 
     def __exit__(self, *exc) -> None:
         for rel in self.staged:  # none left after a commit
-            Path(self.out.temp_path(self.out.path(rel))).unlink(missing_ok=True)
+            Path(self._temp(rel)).unlink(missing_ok=True)
+
+    def _target(self, rel: str) -> str:
+        return f"{self.out.root}/{rel}"  # `rel` was checked by out.path when it was added
+
+    def _temp(self, rel: str) -> str:
+        return self.out.temp_path(self._target(rel))
 
     def add(self, rel: str, data: Data, mode: int, owner: tuple[int, int | None] | None = None) -> None:
         directory = rel.rsplit("/", 1)[0] if "/" in rel else ""
@@ -462,11 +468,10 @@ class Staging:
 
     def commit(self) -> None:
         if self.staged:
-            self.out._make_durable(lambda: (self.out.temp_path(self.out.path(rel)) for rel in self.staged))
+            self.out._make_durable(lambda: (self._temp(rel) for rel in self.staged))
         staged, self.staged = self.staged, []
-        root = str(self.out.root)
         for rel in staged:
-            target = f"{root}/{rel}"  # checked by out.path when it was added
+            target = self._target(rel)
             with os_errors(target, "write"):
                 os.replace(self.out.temp_path(target), target)
         if self.ready:

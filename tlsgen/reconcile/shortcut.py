@@ -46,7 +46,7 @@ def record(spec_arg: Path, out_arg: Path | None, spec, plan, euid: int) -> dict 
         # The files the spec makes, as a digest of their paths, and each one's mode by its role (a
         # table of 60,000 paths would double the state of a large output, and its memory).
         "files": _paths_digest(a.path for a in layout.artifacts(spec, {})),
-        "modes": {role.value: layout.Artifact("", "", role).mode for role in layout.Role},
+        "modes": {role.value: layout.mode_of(role) for role in layout.Role},
         "directories": {d.path: d.mode for d in layout.directories(spec)},
         "owners": {e.dir: list(e.owner) for e in spec.entities.values() if e.owner is not None},
     }
