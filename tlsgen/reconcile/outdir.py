@@ -144,7 +144,9 @@ class OutDir:
             current = current / part
             if not current.is_dir():
                 with os_errors(current, "create"):
-                    current.mkdir(mode=DIR_MODE)
+                    # exist_ok: another apply may make it between the check and here (two first applies
+                    # race to make .tlsgen/ before the lock); a file in its place still raises.
+                    current.mkdir(mode=DIR_MODE, exist_ok=True)
                     os.chmod(current, DIR_MODE)  # mkdir's mode is filtered by the umask
         if owner is not None and current != self.root:
             _chown(current, owner)
