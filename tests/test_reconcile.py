@@ -499,9 +499,9 @@ def test_a_file_in_a_later_batch_unlike_the_plan_stops_apply_before_anything_is_
         project.mkdir()
         plan, out = cold_plan(project)
         steps = list(plan.steps)
-        last = max(i for i, s in enumerate(steps) if isinstance(s, WriteFile) and s.expect is not None)
+        last = max(i for i, s in enumerate(steps) if isinstance(s, WriteFile) and s.knew_bytes)
         if broken:
-            steps[last] = dataclasses.replace(steps[last], expect="sha256:" + "0" * 64)
+            steps[last] = dataclasses.replace(steps[last], check=bytes(16))
             with pytest.raises(applying.InconsistentPlan, match=steps[last].artifact.path):
                 apply_plan(dataclasses.replace(plan, steps=tuple(steps)), out)
         else:
@@ -569,3 +569,23 @@ def test_the_state_written_record_by_record_is_the_state_written_whole(tmp_path)
         with state_writer(out):
             pass
     assert (tmp_path / "out" / STATE).read_bytes() == before
+
+
+def test_a_planned_file_matches_only_what_the_plan_knew():
+    """Apply's check of each file against its 16-byte plan entry: inputs still to be made (None when it
+    planned) may be anything, everything known must be equal, and the bytes too where the plan knew them."""
+    from tlsgen.layout import Artifact, Role
+    from tlsgen.reconcile.plan import WriteFile
+    from tlsgen.reconcile.reasons import Action
+
+    a = Artifact("clients/c/keystore.p12", "clients/c", Role.KEYSTORE, "c")
+    planned = {"chain": [None, "sha256:ca"], "key": None, "password": "hmac:1", "format": "pkcs12"}
+    made = {"chain": ["sha256:leaf", "sha256:ca"], "key": "sha256:k", "password": "hmac:1", "format": "pkcs12"}
+    step = WriteFile.planned(a, Action.CREATE, (), planned, None, None)
+    assert step.matches(made, "sha256:any bytes")
+    assert not step.matches({**made, "password": "hmac:2"}, "sha256:any bytes")  # a known input differs
+    assert not step.matches({**made, "chain": ["sha256:leaf", "sha256:ca", "sha256:root"]}, "sha256:x")  # its shape
+    assert not step.matches({k: v for k, v in made.items() if k != "format"}, "sha256:x")
+    known = WriteFile.planned(a, Action.CREATE, (), {"password": "hmac:1"}, "sha256:bytes", None)
+    assert known.matches({"password": "hmac:1"}, "sha256:bytes")
+    assert not known.matches({"password": "hmac:1"}, "sha256:other bytes")  # the control: bytes the plan knew

@@ -27,7 +27,7 @@ from .content import Identity, Materials
 from .kubernetes import made_generations
 from .outdir import OutDir
 from .plan import DeleteFile, IssueCert, MakeKey, Plan, SetAttributes, WriteFile
-from .state import (Digester, FileRecord, Journal, Rollover, StateWriter, clear_journal, state_writer, write_journal,
+from .state import (Digester, FileRecord, Rollover, StateWriter, clear_journal, state_writer, write_journal,
                     write_salt)
 
 Progress = Callable[[str], None]
@@ -44,8 +44,9 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, s
         if plan.journal.present:
             clear_journal(out)
         return  # idempotent: not even the state is rewritten
-    touched = {s.artifact.path for s in plan.of_type(WriteFile)} | {s.path for s in plan.of_type(DeleteFile)}
-    write_journal(out, Journal(plan.journal.paths | touched, plan.journal.marks | {out.mark}))
+    touched = (s.artifact.path if isinstance(s, WriteFile) else s.path for s in plan.steps
+               if isinstance(s, (WriteFile, DeleteFile)))
+    write_journal(out, replace(plan.journal, marks=plan.journal.marks | {out.mark}), adding=touched)
     out.clean_temp_files(plan.journal.marks)
     if plan.salt_is_new:
         write_salt(out, plan.salt)
@@ -105,7 +106,7 @@ def write_files(plan: Plan, materials: Materials, out: OutDir, state: StateWrite
         staging.commit()
 
 
-WRITE_BATCH = 8192  # files built, then staged, at a time: ~4 MB (~680 entities), enough work for every core
+WRITE_BATCH = 2048  # files built, then staged, at a time: ~1 MB (~170 entities), still work for every core
 _STORES = (content.Role.KEYSTORE, content.Role.TRUSTSTORE)
 
 
@@ -170,27 +171,11 @@ def checked_record(step: WriteFile, data: bytes, materials: Materials) -> FileRe
     """The file's record for the state, once it is shown to be what the plan said it would be."""
     a = step.artifact
     digest = materials.digest(data, a.secret)
-    if step.expect is not None and digest != step.expect:
-        raise InconsistentPlan(f"{a.path}: apply built other bytes than the plan showed")
     made_from = content.made_from(a, materials)
-    if not _agrees(step.made_from, made_from):
-        raise InconsistentPlan(f"{a.path}: apply made it from other inputs than the plan said "
-                               f"({sorted(k for k in made_from if step.made_from.get(k) != made_from[k])})")
+    if not step.matches(made_from, digest):
+        raise InconsistentPlan(f"{a.path}: apply built other bytes, or from other inputs, than the plan showed")
     cert_pem = materials[a.name].cert_pem.decode() if a.role is content.Role.CERTIFICATE else None
     return FileRecord(a.part, a.role.value, digest, made_from, cert_pem)
-
-
-def _agrees(planned, actual) -> bool:
-    """Equal wherever the plan knew the value (None: still to be made when it planned)."""
-    if planned is None:
-        return True
-    if isinstance(planned, dict):
-        return isinstance(actual, dict) and planned.keys() == actual.keys() and \
-            all(_agrees(planned[k], actual[k]) for k in planned)
-    if isinstance(planned, (list, tuple)):
-        return isinstance(actual, (list, tuple)) and len(planned) == len(actual) and \
-            all(_agrees(p, a) for p, a in zip(planned, actual))
-    return planned == actual
 
 
 def terminal_progress(stream=sys.stderr) -> Progress:

@@ -26,7 +26,7 @@ from .state import Digester
 GITIGNORE_TEXT = b"*\n"
 
 
-@dataclass
+@dataclass(slots=True)
 class Identity:
     """One CA or entity: its private key and certificate, each known or still to be made (None)."""
 

@@ -62,6 +62,9 @@ class Current:
         return f"{self.uid}:{self.gid}"
 
 
+MISSING = Current(False)  # one for every missing file: a first plan of 60,000 files has as many
+
+
 @contextmanager
 def os_errors(path: Path | str, doing: str) -> Iterator[None]:
     """An OSError while `doing` something to `path` becomes a UserError that says what and why."""
@@ -88,19 +91,23 @@ class OutDir:
 
     def path(self, rel: str) -> Path:
         """The absolute path of a managed file; `rel` is always a tlsgen-made relative POSIX path."""
+        return Path(self._os_path(rel)) if rel else self.root
+
+    def _os_path(self, rel: str) -> str:
+        """`path` as a string: what reading 60,000 files needs (a Path each would intern all their names)."""
         if not rel:
-            return self.root
+            return str(self.root)
         parts = rel.split("/")
         if rel.startswith("/") or ".." in parts or "" in parts:
             raise ValueError(f"not a path inside out/: {rel!r}")  # names are validated; this is a bug guard
-        return Path(os.path.join(self.root, rel))
+        return os.path.join(self.root, rel)
 
     def read(self, rel: str) -> Current:
-        path = self.path(rel)
+        path = self._os_path(rel)
         try:
             info = os.lstat(path)
         except (FileNotFoundError, NotADirectoryError):
-            return Current(False)
+            return MISSING
         except OSError as exc:
             with os_errors(path, "read"):
                 raise exc
@@ -170,7 +177,7 @@ class OutDir:
         head, _, name = str(target).rpartition("/")
         return f"{head}/.{name}{TMP_MARK}{self.mark}"
 
-    def _stage(self, target: Path, data: Data, mode: int, owner, *, sync: bool) -> str:
+    def _stage(self, target: Path | str, data: Data, mode: int, owner, *, sync: bool) -> str:
         """The data in a marked temp file beside `target` (fsynced when `sync`)."""
         tmp, fd = self._open_temp(target, mode, owner)
         try:
@@ -185,7 +192,7 @@ class OutDir:
         os.close(fd)
         return tmp
 
-    def _open_temp(self, target: Path, mode: int, owner) -> tuple[str, int]:
+    def _open_temp(self, target: Path | str, mode: int, owner) -> tuple[str, int]:
         tmp = self.temp_path(target)
         with os_errors(target, "write"):
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
@@ -452,7 +459,7 @@ class Staging:
             Path(self._temp(rel)).unlink(missing_ok=True)
 
     def _target(self, rel: str) -> str:
-        return f"{self.out.root}/{rel}"  # `rel` was checked by out.path when it was added
+        return f"{self.out.root}/{rel}"  # `rel` was checked by out._os_path when it was added
 
     def _temp(self, rel: str) -> str:
         return self.out.temp_path(self._target(rel))
@@ -463,7 +470,7 @@ class Staging:
             self.out.check_dirs(rel)
             self.out.make_dirs(rel, owner)
             self.ready.add(directory)
-        self.out._stage(self.out.path(rel), data, mode, owner, sync=False)
+        self.out._stage(self.out._os_path(rel), data, mode, owner, sync=False)
         self.staged.append(rel)
         if len(self.staged) % 200 == 0:
             self.progress(len(self.staged))

@@ -8,12 +8,13 @@ layout artifact), set a file's or directory's mode and owner, delete a file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping, TextIO, Union
+from typing import Iterator, Mapping, TextIO, Union
 
 from ..layout import Artifact, Directory
 from ..model import Spec
@@ -52,12 +53,62 @@ class IssueCert:
 
 @dataclass(frozen=True, slots=True)
 class WriteFile:
+    """A file to write, and what apply must find it made of (`matches`). A plan of 60,000 files keeps
+    16 bytes per file for that, not each file's inputs and digest (~250 bytes)."""
+
     artifact: Artifact
     action: Action
     reasons: tuple[Reason, ...]
-    made_from: dict  # the inputs it is made from, as state records them; None where still to be made
-    expect: str | None  # the digest of the exact bytes, where the plan knows them (apply checks it)
+    check: bytes  # _file_check of its inputs as the plan knew them, and of its bytes' digest where it knew them
+    unknown: frozenset[tuple]  # where in its inputs (made_from) the plan had None: things still to be made
+    knew_bytes: bool
     chown: Owner | None = None
+
+    @classmethod
+    def planned(cls, artifact: Artifact, action: Action, reasons: tuple[Reason, ...], made_from: dict,
+                digest: str | None, chown: Owner | None) -> "WriteFile":
+        """`made_from`: the inputs as state records them, None where still to be made; `digest`: of the
+        exact bytes, where the plan knows them."""
+        unknown = frozenset(_none_paths(made_from))
+        return cls(artifact, action, reasons, _file_check(made_from, digest), _SHARED.setdefault(unknown, unknown),
+                   digest is not None, chown)
+
+    def matches(self, made_from: dict, digest: str) -> bool:
+        """Whether apply made what the plan said: the same inputs wherever the plan knew them, and the
+        same bytes where it knew those."""
+        return _file_check(_blanked(made_from, self.unknown), digest if self.knew_bytes else None) == self.check
+
+
+_SHARED: dict[frozenset, frozenset] = {}  # a few shapes of unknown inputs, shared by every file of a plan
+
+
+def _file_check(made_from: dict, digest: str | None) -> bytes:
+    text = json.dumps([made_from, digest], sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+def _none_paths(value, path: tuple = ()) -> Iterator[tuple]:
+    if value is None:
+        yield path
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _none_paths(v, path + (k,))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _none_paths(v, path + (i,))
+
+
+def _blanked(value, unknown: frozenset[tuple], path: tuple = ()):
+    """`value` with None wherever the plan had None (whatever apply made there)."""
+    if path in unknown:
+        return None
+    if not unknown:
+        return value
+    if isinstance(value, dict):
+        return {k: _blanked(v, unknown, path + (k,)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_blanked(v, unknown, path + (i,)) for i, v in enumerate(value)]
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +167,16 @@ class Plan:
 
     @property
     def changes(self) -> tuple[Change, ...]:
-        changes = []
+        return tuple(self._changes())
+
+    def _changes(self) -> Iterator[Change]:
         for step in self.steps:
             if isinstance(step, WriteFile):
-                changes.append(Change(step.artifact.path, step.artifact.part, step.action, step.reasons))
+                yield Change(step.artifact.path, step.artifact.part, step.action, step.reasons)
             elif isinstance(step, SetAttributes):
-                changes.append(Change(step.target.path, step.target.part, step.action, step.reasons))
+                yield Change(step.target.path, step.target.part, step.action, step.reasons)
             elif isinstance(step, DeleteFile):
-                changes.append(Change(step.path, step.part, Action.DELETE, step.reasons))
-        return tuple(changes)
+                yield Change(step.path, step.part, Action.DELETE, step.reasons)
 
     @property
     def empty(self) -> bool:
@@ -140,7 +192,7 @@ class Plan:
 
     def counts(self) -> dict[str, int]:
         counts = {"create": 0, "update": 0, "delete": 0}
-        for change in self.changes:
+        for change in self._changes():
             counts[change.action.counted_as] += 1
         return counts
 
@@ -166,19 +218,19 @@ class Plan:
         Changes that are the same for many entities of a kind are said once for all of them
         (`clients/* (300): ~ update client.properties (...)`) unless `verbose`."""
         paint = _painter(stream)
-        all_changes = self.changes
-        groups = {} if verbose else _same_for_many(all_changes)
-        covered = {id(c) for group in groups.values() for c in group}
         parts: dict[str, list[Change]] = {}
-        for change in all_changes:
+        for change in self._changes():
             parts.setdefault(change.part, []).append(change)
-        said_groups = set()
+        groups = {} if verbose else _same_for_many(parts)
+        starts: dict[str, list[tuple]] = {}  # a group is said where its first part comes
+        for key, group_parts in groups.items():
+            starts.setdefault(group_parts[0], []).append(key)
+        covered = {(part, action, reasons) for (_, action, reasons, _), group_parts in groups.items()
+                   for part in group_parts}
         for part, changes in parts.items():
-            for key, group in groups.items():
-                if key not in said_groups and any(c.part == part for c in group):
-                    said_groups.add(key)
-                    print(_group_line(key, group, paint), file=stream)
-            changes = [c for c in changes if id(c) not in covered]
+            for key in starts.get(part, ()):
+                print(_group_line(key, len(groups[key]), paint), file=stream)
+            changes = [c for c in changes if (part, c.action, c.reasons) not in covered]
             if changes:
                 _write_part(stream, paint, part, changes)
         print(paint("1", self.summary(done)), file=stream)
@@ -187,32 +239,29 @@ class Plan:
 GROUP_MIN = 3  # entities of a kind with the same changes, from which they are said once for all
 
 
-def _same_for_many(changes: tuple[Change, ...]) -> dict[tuple, list[Change]]:
-    """Changes of entity parts keyed by (kind, action, reasons, the set of files): a key that many
-    entities share is one line; file names that carry the entity's name are compared as <name>."""
-    per_part: dict[tuple, dict[str, list[Change]]] = {}
-    for change in changes:
-        kind, _, name = change.part.partition("/")
+def _same_for_many(parts: dict[str, list[Change]]) -> dict[tuple, list[str]]:
+    """The entity parts whose changes of one action and reasons are the same, keyed by (kind, action,
+    reasons, the files): a key that many parts share is one line. File names that carry the entity's
+    name are compared as <name>. Per part a tuple of names, not per change: 60,000 changes are many."""
+    per_key: dict[tuple, dict[tuple, list[str]]] = {}
+    for part, changes in parts.items():
+        kind, _, name = part.partition("/")
         if not name or kind == "cas":
             continue
-        file = change.path[len(change.part) + 1:].replace(name, "<name>")
-        per_part.setdefault((kind, change.action, change.reasons), {}).setdefault(change.part, []).append((file, change))
-    groups: dict[tuple, list[Change]] = {}
-    for (kind, action, reasons), by_part in per_part.items():
-        by_files: dict[tuple, list] = {}
-        for part, entries in by_part.items():
-            by_files.setdefault(tuple(sorted(f for f, _ in entries)), []).extend(c for _, c in entries)
-        for files, group in by_files.items():
-            if len({c.part for c in group}) >= GROUP_MIN:
-                groups[(kind, action, reasons, files)] = group
-    return groups
+        files: dict[tuple, list[str]] = {}
+        for change in changes:
+            files.setdefault((change.action, change.reasons), []).append(
+                change.path[len(part) + 1:].replace(name, "<name>"))
+        for (action, reasons), names in files.items():
+            per_key.setdefault((kind, action, reasons), {}).setdefault(tuple(sorted(names)), []).append(part)
+    return {(kind, action, reasons, files): group_parts for (kind, action, reasons), by_files in per_key.items()
+            for files, group_parts in by_files.items() if len(group_parts) >= GROUP_MIN}
 
 
-def _group_line(key: tuple, group: list[Change], paint) -> str:
+def _group_line(key: tuple, count: int, paint) -> str:
     kind, action, reasons, files = key
     mark = {"create": "+", "delete": "-"}.get(action.counted_as, "~")
     color = {"+": "32", "-": "31", "~": "33"}[mark]
-    count = len({c.part for c in group})
     return (f"{paint('1', f'{kind}/* ({count})')}: {paint(color, mark + ' ' + action.value)}  {', '.join(files)}"
             f"  ({_said(reasons)})")
 

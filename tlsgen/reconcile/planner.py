@@ -98,7 +98,7 @@ class _Planner(CaPlanning):
             or self.rollovers != stored.state.rollovers or materials.strimzi != stored.state.strimzi
         return Plan(
             out=str(self.got.out.root), spec=self.spec, now=self.options.now,
-            steps=(*self.material_steps, *self.ordered(dir_steps + file_steps, wanted), *deletes),
+            steps=(*self.material_steps, *self.ordered(dir_steps, file_steps), *deletes),
             keys={n: KnownKey(i.key_pem, i.key_fingerprint, i.key_type) for n, i in self.identities.items()
                   if i.key_pem is not None},
             certs={n: i.cert_pem for n, i in self.identities.items() if i.cert is not None},
@@ -253,8 +253,8 @@ class _Planner(CaPlanning):
             facts = self.file_facts(a, m)
             verdict = rewrite_verdict(facts)
             if verdict is not None:
-                expect = self.digest(facts.wanted, a.secret) if facts.wanted is not None else None
-                steps.append(WriteFile(a, *verdict, made_from=facts.made_from, expect=expect, chown=facts.chown))
+                digest = self.digest(facts.wanted, a.secret) if facts.wanted is not None else None
+                steps.append(WriteFile.planned(a, *verdict, facts.made_from, digest, facts.chown))
                 continue
             cert_pem = m[a.name].cert_pem.decode() if a.role is layout.Role.CERTIFICATE else None
             kept[a.path] = FileRecord(a.part, a.role.value, self.digest(facts.current.data, a.secret),
@@ -306,16 +306,15 @@ class _Planner(CaPlanning):
                 deletes.append(DeleteFile(rel, layout.part_of(rel), (Reason.of("interrupted"),)))
         return deletes
 
-    def ordered(self, steps: list[Step], wanted: list[Artifact]) -> list[Step]:
-        """Part by part in plan order (issuers first); in a part, its directory, then files in layout order."""
+    def ordered(self, dir_steps: list[Step], file_steps: list[Step]) -> list[Step]:
+        """Part by part in plan order (issuers first); in a part, its directories, then its files in
+        layout order (the order `file_steps` come in). A stable sort on the part alone: no key per step
+        beyond the part's rank, which a plan of 60,000 files would otherwise hold at its largest."""
         part_order = {part: i for i, part in enumerate(layout.parts(self.spec))}
-        position = {a.path: i for i, a in enumerate(wanted)}
-
-        def key(step: Step):
-            target = step.artifact if isinstance(step, WriteFile) else step.target
-            rank = -1 if isinstance(target, Directory) else position.get(target.path, len(position))
-            return part_order.get(target.part, len(part_order)), rank, target.path
-        return sorted(steps, key=key)
+        last = len(part_order)
+        dir_steps = sorted(dir_steps, key=lambda s: (part_order.get(s.target.part, last), s.target.path))
+        return sorted(dir_steps + file_steps,
+                      key=lambda s: part_order.get((s.artifact if isinstance(s, WriteFile) else s.target).part, last))
 
     def next_due(self) -> datetime | None:
         """When watch should plan again: the earliest end of a certificate minus its renew_before, with

@@ -209,7 +209,7 @@ def check_new_material(f: FileFacts) -> Verdict | None:
     if action is None:
         return None
     if not f.current.exists and f.record is None:
-        return Action.CREATE, reasons or (f.new_reason,)
+        return Action.CREATE, reasons or f.new_reason.alone()
     return action, reasons
 
 
@@ -217,7 +217,7 @@ def check_missing(f: FileFacts) -> Verdict | None:
     if f.current.exists:
         return None
     if f.record is None:
-        return Action.CREATE, (f.new_reason,)
+        return Action.CREATE, f.new_reason.alone()
     return Action.REPAIR, (Reason.of("deleted"), *input_reasons(f.record.made_from, f.made_from))
 
 

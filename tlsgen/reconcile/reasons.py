@@ -65,6 +65,7 @@ REASONS: dict[str, str] = {
 
 
 _PLAIN: dict[str, "Reason"] = {}
+_ALONE: dict["Reason", tuple["Reason"]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,10 @@ class Reason:
         if not detail:  # most reasons of a large plan are one of a few ("new_file" for 60,000 files): shared
             return _PLAIN.setdefault(code, cls(code))
         return cls(code, tuple(sorted(detail.items())))
+
+    def alone(self) -> tuple["Reason"]:
+        """(self,); for a plain reason, one tuple shared by every step that has only it (60,000 new files)."""
+        return (self,) if self.detail else _ALONE.setdefault(self, (self,))
 
     @property
     def text(self) -> str:

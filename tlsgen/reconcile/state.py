@@ -16,8 +16,9 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import dataclass, field
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import chain
 from typing import Callable, Iterable, Iterator
 
 from ..diagnostics import UserError, display_path
@@ -250,9 +251,14 @@ class Journal:
     marks: frozenset[str] = frozenset()  # the temp-file marks of those applies (outdir.OutDir.mark)
     present: bool = False  # a journal file is there (to be removed once an apply completes)
 
-    def to_json(self) -> bytes:
-        paths = "".join(_one_per_line(json.dumps(path) for path in sorted(self.paths)))
-        return f'{{\n "marks": {json.dumps(sorted(self.marks))},\n "paths": [{paths}\n ]\n}}\n'.encode()
+    def json_chunks(self, adding: Iterable[str] = ()) -> Iterator[bytes]:
+        """The journal as JSON, with `adding` among its paths, in pieces that OutDir.write streams: the
+        60,000 paths of a large apply are neither held as a set nor joined into one text."""
+        yield f'{{\n "marks": {json.dumps(sorted(self.marks))},\n "paths": ['.encode()
+        paths = chain(sorted(self.paths), (path for path in adding if path not in self.paths))
+        for member in _one_per_line(json.dumps(path) for path in paths):
+            yield member.encode()
+        yield b"\n ]\n}\n"
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> "Journal":
@@ -307,8 +313,9 @@ def load(out: OutDir) -> Stored:
     return Stored(state, journal, secrets.token_bytes(32), True)
 
 
-def write_journal(out: OutDir, journal: Journal) -> None:
-    out.write(JOURNAL, journal.to_json(), 0o600)
+def write_journal(out: OutDir, journal: Journal, adding: Iterable[str] = ()) -> None:
+    """`adding`: the paths this apply sets out to write or delete, once each."""
+    out.write(JOURNAL, journal.json_chunks(adding), 0o600)
 
 
 def write_state(out: OutDir, state: State) -> None:
