@@ -358,6 +358,28 @@ def test_pkcs12_integrity_check_refuses_a_changed_byte(world, label):
             stores.read_keystore("pkcs12", _flip(data, at), PASSWORD)
 
 
+@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-legacy"])
+def test_a_store_tlsgen_wrote_has_its_mac_checked_by_openssl_with_the_same_verdicts(world, label, monkeypatch):
+    """verify reads the stores tlsgen wrote (unchanged since) with OpenSSL checking the MAC: the same
+    content, the same refusal of a wrong password or a changed byte, in the same words."""
+    checked_here = []
+    check_mac = pfx._check_mac
+    monkeypatch.setattr(pfx, "_check_mac", lambda *a: checked_here.append(1) or check_mac(*a))
+    for data, read in ((keystore(world, label, "ec"), stores.read_keystore),
+                       (truststore(world, label, [("root", world.root)]), stores.read_truststore)):
+        assert read("pkcs12", data, PASSWORD, ours=True) == read("pkcs12", data, PASSWORD)
+        auth_safe = pfx.auth_safe_of(data)
+        for password, bad in ((PASSWORD + "x", data), (PASSWORD, _flip(data, data.index(auth_safe) + 40))):
+            with pytest.raises(StoreError) as by_openssl:
+                read("pkcs12", bad, password, ours=True)
+            with pytest.raises(StoreError) as here:
+                read("pkcs12", bad, password)
+            assert str(by_openssl.value) == str(here.value)
+    # The control: the unchecked reads (ours=False) and OpenSSL's refusals went through the check
+    # here; the accepted ours=True reads did not (2 stores × (1 plain read + 2 refused × 2 paths)).
+    assert len(checked_here) == 2 * (1 + 2 * 2)
+
+
 def test_pkcs12_mac_iteration_count_beyond_javas_limit_is_refused_at_once(world):
     data = keystore(world, "pkcs12-modern", "ec")
     (version, content, mac_data) = asn1.fields(asn1.inner(data))

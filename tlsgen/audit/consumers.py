@@ -14,6 +14,7 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .. import layout
 from ..crypto import pki, stores
@@ -181,7 +182,8 @@ class ConsumerChecks:
         if key_password is not None and key_password != password:
             self.problem(f"{d}/key.password", "differs from keystore.password (Java needs them equal for PKCS12)")
         try:
-            content = stores.read_keystore(e.keystore, data, password)
+            content = stores.read_keystore(e.keystore, data, password,
+                                           ours=rel in self.unchanged and not isinstance(key, rsa.RSAPrivateKey))
         except (stores.StoreError, ValueError) as exc:
             self.problem(rel, f"does not open with keystore.password ({exc})")
             return
@@ -197,7 +199,7 @@ class ConsumerChecks:
         if password is None or data is None:
             return
         try:
-            content = stores.read_truststore(e.truststore, data, password)
+            content = stores.read_truststore(e.truststore, data, password, ours=rel in self.unchanged)
         except (stores.StoreError, ValueError) as exc:
             self.problem(rel, f"does not open with truststore.password ({exc})")
             return

@@ -250,15 +250,17 @@ _TRUSTSTORE_WRITERS = {"pkcs12": _pkcs12_truststore, "jks": _jks_truststore, "pe
 
 # --- reading ----------------------------------------------------------------------------------
 
-def read_keystore(fmt: str, data: bytes, password: str | None) -> StoreContent:
-    """What a keystore holds. PEM keystores get Kafka's alias "kafka"; StoreError when unreadable."""
+def read_keystore(fmt: str, data: bytes, password: str | None, *, ours: bool = False) -> StoreContent:
+    """What a keystore holds. PEM keystores get Kafka's alias "kafka"; StoreError when unreadable.
+    `ours`: tlsgen wrote these very bytes and no RSA key is expected in them (see pfx.read)."""
     if fmt == "pem":
         return _read_pem_keystore(data, password)
-    return _read_store(fmt, data, password)
+    return _read_store(fmt, data, password, ours)
 
 
-def read_truststore(fmt: str, data: bytes, password: str | None) -> StoreContent:
-    """What a truststore holds. PEM bundles get Kafka's aliases "kafka0", "kafka1", ..."""
+def read_truststore(fmt: str, data: bytes, password: str | None, *, ours: bool = False) -> StoreContent:
+    """What a truststore holds. PEM bundles get Kafka's aliases "kafka0", "kafka1", ...
+    `ours`: tlsgen wrote these very bytes (see pfx.read)."""
     if fmt == "pem":
         try:
             certs = pki.load_certs(data)
@@ -266,7 +268,7 @@ def read_truststore(fmt: str, data: bytes, password: str | None) -> StoreContent
             raise StoreError(f"not a PEM certificate bundle ({exc})") from None
         return StoreContent(tuple(StoreEntry(PEM_TRUSTED_ALIAS.format(i), "trusted", None, (pki.cert_fingerprint(c),))
                                   for i, c in enumerate(certs)))
-    return _read_store(fmt, data, password)
+    return _read_store(fmt, data, password, ours)
 
 
 def pem_keystore_holds(data: bytes, password: str, key: PrivateKey, chain: list[x509.Certificate]) -> bool:
@@ -277,11 +279,11 @@ def pem_keystore_holds(data: bytes, password: str, key: PrivateKey, chain: list[
         return False
 
 
-def _read_store(fmt: str, data: bytes, password: str | None) -> StoreContent:
+def _read_store(fmt: str, data: bytes, password: str | None, ours: bool = False) -> StoreContent:
     if not password:
         raise StoreError("a password is needed to check the store's integrity")
     if fmt == "pkcs12":
-        return _read_pkcs12(data, password)
+        return _read_pkcs12(data, password, ours)
     if fmt == "jks":
         return _read_jks(data, password)
     raise ValueError(f"unknown store format {fmt!r}; expected one of {', '.join(STORE_FORMATS)}")
@@ -329,11 +331,11 @@ def _read_jks(data: bytes, password: str) -> StoreContent:
     return StoreContent(tuple(entries))
 
 
-def _read_pkcs12(data: bytes, password: str) -> StoreContent:
+def _read_pkcs12(data: bytes, password: str, ours: bool = False) -> StoreContent:
     """What Java's PKCS12 keystore shows: one key entry, named by its key bag, with its chain; and
     the certificate bags that carry Java's trusted-key-usage attribute as trusted entries."""
     try:
-        bags = pfx.read(data, password)  # the MAC is checked first
+        bags = pfx.read(data, password, openssl_mac=ours)  # the MAC is checked first
     except pfx.WrongPassword as exc:
         raise StoreError(str(exc)) from None
     except pfx.PFXError as exc:
