@@ -177,15 +177,13 @@ class OutDir:
         head, _, name = str(target).rpartition("/")
         return f"{head}/.{name}{TMP_MARK}{self.mark}"
 
-    def _stage(self, target: Path | str, data: Data, mode: int, owner, *, sync: bool) -> str:
-        """The data in a marked temp file beside `target` (fsynced when `sync`)."""
+    def _stage(self, target: Path | str, data: Data, mode: int, owner) -> str:
+        """The data in a marked temp file beside `target`, not yet durable (Staging makes it so)."""
         tmp, fd = self._open_temp(target, mode, owner)
         try:
             with os_errors(target, "write"):
                 for piece in _in_pieces(data):
                     _write_all(fd, piece)
-                if sync:
-                    os.fsync(fd)
         except BaseException:
             _discard(fd, tmp)
             raise
@@ -206,23 +204,20 @@ class OutDir:
         return tmp, fd
 
     def write(self, rel: str, data: Data, mode: int, owner: tuple[int, int | None] | None = None) -> None:
+        with self.writing(rel, mode, owner) as append:
+            for piece in _in_pieces(data):
+                append(piece)
+
+    @contextmanager
+    def writing(self, rel: str, mode: int, owner: tuple[int, int | None] | None = None
+                ) -> Iterator[Callable[[bytes], None]]:
+        """A file written piece by piece, maybe while the caller does other work (apply's state, a
+        record per file as each is known): the block gets a function that appends bytes; the file is
+        made durable and put in place when the block ends without an error, its temp file deleted when not."""
         self.check_dirs(rel)
         self.make_dirs(rel, owner)
         target = self.path(rel)
-        tmp = self._stage(target, data, mode, owner, sync=True)
-        with os_errors(target, "write"):
-            os.replace(tmp, target)
-            _fsync_dir(target.parent)
-
-    @contextmanager
-    def writing(self, rel: str, mode: int) -> Iterator[Callable[[bytes], None]]:
-        """`write` for a file made piece by piece while the caller does other work (apply's state, a
-        record per file as each is known): the block gets a function that appends bytes; the file is
-        put in place when the block ends without an error, and its temp file deleted when not."""
-        self.check_dirs(rel)
-        self.make_dirs(rel)
-        target = self.path(rel)
-        tmp, fd = self._open_temp(target, mode, None)
+        tmp, fd = self._open_temp(target, mode, owner)
 
         def append(data: bytes) -> None:
             with os_errors(target, "write"):
@@ -458,11 +453,8 @@ class Staging:
         for rel in self.staged:  # none left after a commit
             Path(self._temp(rel)).unlink(missing_ok=True)
 
-    def _target(self, rel: str) -> str:
-        return f"{self.out.root}/{rel}"  # `rel` was checked by out._os_path when it was added
-
     def _temp(self, rel: str) -> str:
-        return self.out.temp_path(self._target(rel))
+        return self.out.temp_path(self.out._os_path(rel))
 
     def add(self, rel: str, data: Data, mode: int, owner: tuple[int, int | None] | None = None) -> None:
         directory = rel.rsplit("/", 1)[0] if "/" in rel else ""
@@ -470,7 +462,7 @@ class Staging:
             self.out.check_dirs(rel)
             self.out.make_dirs(rel, owner)
             self.ready.add(directory)
-        self.out._stage(self.out._os_path(rel), data, mode, owner, sync=False)
+        self.out._stage(self.out._os_path(rel), data, mode, owner)
         self.staged.append(rel)
         if len(self.staged) % 200 == 0:
             self.progress(len(self.staged))
@@ -480,7 +472,7 @@ class Staging:
             self.out._make_durable(lambda: (self._temp(rel) for rel in self.staged))
         staged, self.staged = self.staged, []
         for rel in staged:
-            target = self._target(rel)
+            target = self.out._os_path(rel)
             with os_errors(target, "write"):
                 os.replace(self.out.temp_path(target), target)
         if self.ready:

@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from .. import layout
 from ..crypto import pki
 from ..diagnostics import Diagnostic, UserError, did_you_mean, display_path
-from ..layout import Artifact, Directory
+from ..layout import Artifact
 from ..model import Entity, Spec
 from ..model.rules import PASSWORD_RE
 from .content import Identity, Materials, chown_of, content, holds, made_from

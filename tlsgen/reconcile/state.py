@@ -186,7 +186,7 @@ class StateWriter:
         append(_FILES_OPEN)
 
     def add(self, path: str, record: FileRecord) -> None:
-        line = f'{"," if self._count else ""}\n  {_member(path, record)}'.encode()
+        line = _line(_member(path, record), first=not self._count).encode()
         self._count += 1
         self._pending.append(line)
         self._held += len(line)
@@ -218,7 +218,11 @@ def _one_per_line(items: Iterable[str]) -> Iterator[str]:
     """JSON members or elements, each on its own line with commas between: a file's record or path
     per line, written by json's C encoder (which `indent` would replace with its pure-Python one)."""
     for i, item in enumerate(items):
-        yield f'{"," if i else ""}\n  {item}'
+        yield _line(item, first=not i)
+
+
+def _line(item: str, first: bool) -> str:
+    return f'{"" if first else ","}\n  {item}'
 
 
 def _record(doc) -> FileRecord:
