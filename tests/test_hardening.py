@@ -138,6 +138,30 @@ def test_plan_into_a_closed_pipe_keeps_its_detailed_exit_code(tmp_path):
     assert result.stdout.splitlines()[-1] == "status=2", result.stdout + result.stderr
 
 
+def run_into(stdout_path: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m tlsgen ARGS > stdout_path`, stderr captured; stdout buffered as a user's is (this
+    machine sets PYTHONUNBUFFERED, under which every print is its own write)."""
+    env = env or {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, "PYTHONPATH": str(REPO)}
+    with open(stdout_path, "wb") as stdout:
+        return subprocess.run([sys.executable, "-m", "tlsgen", *args], cwd=cwd, env=env, stdout=stdout,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("args", [("apply", "tls.yaml"), ("plan", "tls.yaml"), ("--version",), ("status", "tls.yaml")])
+def test_output_lost_to_a_full_device_is_exit_1_not_a_success_or_a_bug(tmp_path, args):
+    root = project(tmp_path, spec_text(clients=30))  # a report longer than stdout's buffer
+    if args[0] == "status":
+        ok(apply(root))
+    result = run_into("/dev/full", *args, cwd=root)
+    assert result.returncode == 1, result.stderr
+    assert "could not write to standard output (No space left on device)" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    if args[0] == "apply":  # the work itself was done
+        assert "no changes" in ok(apply(root)).stdout
+    # The control: the same command into /dev/null is a success.
+    assert run_into(os.devnull, *args, cwd=root).returncode == 0
+
+
 # --- 7: the machine says no ------------------------------------------------------------------------
 
 @contextmanager

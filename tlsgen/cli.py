@@ -56,19 +56,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_ERROR
     # A reader that goes away (`tlsgen apply | head -1`) must not stop the work half-way or hide it:
-    # the rest of the output is dropped and the command finishes with its own exit status.
-    original, sys.stdout = sys.stdout, PipeSafeStdout(sys.stdout)
+    # the rest of the output is dropped and the command finishes with its own exit status. Output
+    # that could not be written for any other reason (stdout on a full disk) makes it exit 1.
+    stdout = PipeSafeStdout(sys.stdout)
+    original, sys.stdout = sys.stdout, stdout
     try:
-        return _run(args)
+        code = _parse_and_run(argv)
     finally:
         sys.stdout.flush()
         sys.stdout = original
+    if stdout.failed is not None and code != EXIT_BUG:
+        print(f"tlsgen: could not write to standard output ({stdout.failed.strerror or stdout.failed}): "
+              "the command ran, but what it printed is lost", file=sys.stderr)
+        return EXIT_ERROR
+    return code
+
+
+def _parse_and_run(argv: list[str] | None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (Parser.error)
+        return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else EXIT_ERROR
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:

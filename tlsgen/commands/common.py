@@ -126,31 +126,37 @@ def progress_printer(stream: TextIO = sys.stderr, clock: Callable[[], float] = t
 
 
 class PipeSafeStdout:
-    """sys.stdout that survives its reader going away: once a write or flush meets a closed pipe, the
-    rest of the output is dropped (the fd is pointed at /dev/null so that Python's own flush at exit
-    does not fail too) and the command carries on to its own exit status."""
+    """sys.stdout that survives its reader going away or its file failing: once a write or flush meets
+    a closed pipe, or any other error (a full disk, an I/O error), the rest of the output is dropped
+    (the fd is pointed at /dev/null so that Python's own flush at exit does not fail too) and the
+    command carries on. A closed pipe is the reader's choice (`| head -1`): the command keeps its own
+    exit status. Any other error is kept in `failed`, for the caller to report: output that was lost
+    is not a success."""
 
     def __init__(self, stream: TextIO):
         self._stream = stream
         self.broken = False
+        self.failed: OSError | None = None
 
     def write(self, text: str) -> int:
         if not self.broken:
             try:
                 return self._stream.write(text)
-            except BrokenPipeError:
-                self._drop()
+            except OSError as exc:
+                self._drop(exc)
         return len(text)
 
     def flush(self) -> None:
         if not self.broken:
             try:
                 self._stream.flush()
-            except BrokenPipeError:
-                self._drop()
+            except OSError as exc:
+                self._drop(exc)
 
-    def _drop(self) -> None:
+    def _drop(self, exc: OSError) -> None:
         self.broken = True
+        if not isinstance(exc, BrokenPipeError):
+            self.failed = exc
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, self._stream.fileno())
