@@ -162,6 +162,27 @@ def test_output_lost_to_a_full_device_is_exit_1_not_a_success_or_a_bug(tmp_path,
     assert run_into(os.devnull, *args, cwd=root).returncode == 0
 
 
+def test_everything_printed_reaches_a_file_although_tlsgen_skips_the_interpreters_teardown(tmp_path):
+    """tlsgen exits with os._exit after flushing its streams (cli.entry): the report in a file is the
+    one main() prints, byte for byte, and the exit code is main()'s."""
+    root = project(tmp_path, spec_text(clients=30))
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, "PYTHONPATH": str(REPO)}  # buffered
+    in_process = subprocess.run([sys.executable, "-c", "import sys; from tlsgen.cli import main; "
+                                 "sys.exit(main(sys.argv[1:]))", "plan", "tls.yaml", "-v", "--detailed-exitcode"],
+                                cwd=root, env=env, capture_output=True)
+    assert in_process.returncode == 2 and len(in_process.stdout) > 8192  # more than one buffer's worth
+    result = run_into(str(tmp_path / "plan.txt"), "plan", "tls.yaml", "-v", "--detailed-exitcode", cwd=root, env=env)
+    assert result.returncode == 2, result.stderr
+    assert (tmp_path / "plan.txt").read_bytes() == in_process.stdout
+    # The control: where nothing flushes stdout before os._exit (its flush made a no-op), the
+    # end of the report is lost, and the comparison above would say so.
+    lossy = subprocess.run([sys.executable, "-c", "import os, sys\nclass NoFlush:\n write = sys.stdout.write\n"
+                            " def flush(self): pass\nsys.stdout = NoFlush()\nfrom tlsgen.cli import main\n"
+                            "os._exit(main(sys.argv[1:]))", "plan", "tls.yaml", "-v"],
+                           cwd=root, env=env, capture_output=True)
+    assert lossy.stdout != in_process.stdout
+
+
 # --- 7: the machine says no ------------------------------------------------------------------------
 
 @contextmanager

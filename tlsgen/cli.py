@@ -7,7 +7,9 @@ the planner) is imported when it runs, so `--version` and `--help` start in a fe
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import NoReturn
 
 from . import __version__
 from .commands import apply, init, plan, schema, status, validate, verify, watch
@@ -53,6 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(command)
         command.set_defaults(run=module.run)
     return parser
+
+
+def entry() -> NoReturn:
+    """The `tlsgen` program (the console script and `python -m tlsgen`): main(), then exit at once.
+
+    Tearing the interpreter down (freeing every module, model and certificate object one by one)
+    costs ~0.1 s after a cold apply of 50 clients, a seventh of the whole run, and does nothing a
+    finished command needs: every file tlsgen writes is closed and made durable before main()
+    returns, worker processes are reaped, the out/ lock goes with the process. So only the two
+    output streams are flushed, and the process exits. (main() itself returns, for callers in
+    Python and for tests.)"""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # nowhere left to say it; main() reported what it could
+            pass
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
