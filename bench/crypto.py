@@ -171,7 +171,8 @@ def stores_pool(pki, stores, world: World) -> None:
     if not hasattr(stores, "build_many"):
         return
     print("build_many: stores built here / by 2 forked workers (wall s, best of 3; workers' CPU s)")
-    for n, iterations in ((10, 1000), (50, 1000), (200, 1000), (1000, 1000), (50, 10_000), (200, 10_000)):
+    for n, iterations in ((4, 1000), (10, 1000), (20, 1000), (50, 1000), (106, 1000), (200, 1000), (1000, 1000),
+                          (50, 10_000), (200, 10_000)):
         jobs = [stores.StoreJob("pkcs12", PASSWORD, iterations=iterations, alias="a", key=world.ec,
                                 chain=world.chains["ec"]) for _ in range(n // 2)]
         jobs += [stores.StoreJob("pkcs12", PASSWORD, iterations=iterations, certs=[("root", world.ca)])
@@ -183,7 +184,7 @@ def stores_pool(pki, stores, world: World) -> None:
              f"{here:6.3f} / {there[0]:6.3f} [{there[1]:.2f}]")
     if hasattr(pki, "issue_leaves"):
         print("issue_leaves: certificates signed here / by 2 forked workers (wall s, best of 3)")
-        for n in (50, 200, 1000):
+        for n in (10, 50, 200, 1000):
             orders = [pki.LeafOrder(subject=(("CN", f"c{i}"),), public_key=world.ec.public_key(), issuer_cert=world.ca,
                                     issuer_key=world.ca_key, usages=("clientAuth",), validity=timedelta(days=1),
                                     now=NOW) for i in range(n)]
@@ -248,6 +249,9 @@ def main() -> None:
     stores = importlib.import_module("tlsgen.crypto.stores")
     assert Path(pki.__file__).is_relative_to(args.tree.resolve()), pki.__file__
     print(f"tree {args.tree}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
+    for module in ("tlsgen.reconcile.planner", "tlsgen.reconcile.apply"):  # so that a fork copies what an apply's does
+        if _has(module):
+            importlib.import_module(module)
     world = World(pki)
     sections = {"calls": lambda: calls(pki, stores, world), "threads": lambda: threads(pki, stores, world),
                 "pool": lambda: pool(pki, stores, world), "stores": lambda: stores_pool(pki, stores, world),

@@ -47,6 +47,16 @@ def test_map_forked_works_in_other_processes():
 
 
 @linux_only
+def test_a_worker_collects_no_cyclic_garbage():
+    """A collection in a worker would walk, and so copy page by page, every object of the parent."""
+    import gc
+
+    assert gc.isenabled()  # the control: this process collects
+    assert workers.map_forked(lambda _: str(gc.isenabled()).encode(), range(4), 2) == [b"False"] * 4
+    assert gc.isenabled()
+
+
+@linux_only
 def test_a_failing_task_is_a_worker_error():
     def fails(i):
         if i == 3:

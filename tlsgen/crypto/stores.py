@@ -137,10 +137,12 @@ class StoreJob(NamedTuple):
 
 
 # Below this much estimated work (single-core seconds) build_many stays in this process. Measured
-# with bench/crypto.py (2 cores, load average ~1), here / 2 forked workers: 200 modern stores at
-# 1000 iterations 0.128 / 0.123 s (even), 1000 of them 0.66 / 0.40 s, 50 at 10,000 iterations
-# 0.17 / 0.08 s. Starting a worker costs ~1 ms; the rest is copy-on-write and the result pipes.
-_PARALLEL_MIN_SECONDS = 0.15
+# with bench/crypto.py (2 cores, the planner imported as in an apply), pkcs12 stores at 1000
+# iterations, here / 2 forked workers: 20 stores 0.019 / 0.019 s, 50 0.050 / 0.032, 106 0.081 /
+# 0.053, 1000 0.66 / 0.34. In a whole apply a fork costs more than the stores show: both processes
+# then take a page fault for each page they write. 50 clients (106 stores, estimate 0.062 s):
+# 0.95× the time of building them here (paired runs, medians 0.536 / 0.565 s), 18 ms more system time.
+_PARALLEL_MIN_SECONDS = 0.04
 
 
 def build_many(jobs: Sequence[StoreJob], *, processes: int | None = None) -> list[bytes]:

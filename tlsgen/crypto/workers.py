@@ -25,6 +25,7 @@ time per worker so that a slow task does not hold up others queued behind it; th
 
 from __future__ import annotations
 
+import gc
 import os
 import selectors
 import signal
@@ -227,6 +228,9 @@ def _pdeathsig() -> Callable[[], None] | None:
 
 
 def _become_worker(parent: int, die_with_parent: Callable[[], None] | None, keep: tuple[int, ...]) -> None:
+    # No cyclic garbage collection in a worker: it lives for one batch, and a collection would walk
+    # (and so copy, page by page) every object the parent had at the fork.
+    gc.disable()
     for signum in (signal.SIGINT, signal.SIGTERM):  # the parent's handlers are not ours
         signal.signal(signum, signal.SIG_DFL)
     if die_with_parent is not None:
