@@ -7,6 +7,7 @@ the planner) is imported when it runs, so `--version` and `--help` start in a fe
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from typing import NoReturn
@@ -65,8 +66,12 @@ def entry() -> NoReturn:
     finished command needs: every file tlsgen writes is closed and made durable before main()
     returns, worker processes are reaped, the out/ lock goes with the process. So only the two
     output streams are flushed, and the process exits. (main() itself returns, for callers in
-    Python and for tests.)"""
-    code = main()
+    Python and for tests.)
+
+    And no cyclic garbage collection, but in watch mode: a command lives for one run, and its
+    collections walked every object again and again for nothing (89 collections, ~19 ms of a cold
+    apply of 50 clients; 906, ~0.5 s, of one of 5,000, whose peak stays 93 MB without them)."""
+    code = main(collect_garbage=False)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -75,14 +80,14 @@ def entry() -> NoReturn:
     os._exit(code)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, collect_garbage: bool = True) -> int:
     # A reader that goes away (`tlsgen apply | head -1`) must not stop the work half-way or hide it:
     # the rest of the output is dropped and the command finishes with its own exit status. Output
     # that could not be written for any other reason (stdout on a full disk) makes it exit 1.
     stdout = PipeSafeStdout(sys.stdout)
     original, sys.stdout = sys.stdout, stdout
     try:
-        code = _parse_and_run(argv)
+        code = _parse_and_run(argv, collect_garbage)
     finally:
         sys.stdout.flush()
         sys.stdout = original
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def _parse_and_run(argv: list[str] | None) -> int:
+def _parse_and_run(argv: list[str] | None, collect_garbage: bool) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -102,6 +107,8 @@ def _parse_and_run(argv: list[str] | None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
+    if not collect_garbage and args.command != watch.NAME:
+        gc.disable()  # see entry()
     return _run(args)
 
 
