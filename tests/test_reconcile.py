@@ -484,6 +484,37 @@ def test_files_are_built_and_staged_a_batch_at_a_time_into_the_same_tree(tmp_pat
     assert trees["batched"] == trees["whole"] and len(trees["whole"]) > 40
 
 
+def test_the_next_batchs_rsa_keys_are_made_while_this_batch_is_signed_and_each_lands_with_its_entity(
+        tmp_path, monkeypatch):
+    """RSA keys for batch i+1 are started before batch i's certificates are issued (they are made in
+    threads while this batch is signed, built and staged); every key still goes to its own entity:
+    verify passes (each keystore's key matches its certificate) and no two entities share a key."""
+    import tlsgen.reconcile.apply as applying
+    from tlsgen.crypto import pki
+
+    events = []
+    start, issue = pki.start_generate_keys, applying.issue_certificates
+    monkeypatch.setattr(pki, "start_generate_keys", lambda types: events.append(("keys", len(types))) or start(types))
+    monkeypatch.setattr(applying, "issue_certificates",
+                        lambda steps, m, plan: events.append(("sign", len(steps))) or issue(steps, m, plan))
+    monkeypatch.setattr(applying, "WRITE_BATCH", 24)
+    monkeypatch.chdir(tmp_path)
+    clients = "".join(f"  app-{i}: {{issuer: root, brokers: [kafka]}}\n" for i in range(6))
+    write_spec(tmp_path, "version: 1\ndefaults: {key: rsa-2048}\ncas: {root: {}}\nbrokers: {kafka: {issuer: root}}\n"
+               "clients:\n" + clients)
+    spec = read_spec(tmp_path / "tls.yaml")
+    out = OutDir(spec.output)
+    apply_plan(make_plan(spec, out, Options(now=datetime.now(timezone.utc))), out)
+    batches = [e for e in events if e[0] == "keys"]
+    assert len(batches) >= 3 and sum(n for _, n in batches) == 7
+    signings = [i for i, e in enumerate(events) if e[0] == "sign" and e[1]]  # the CA's, then each batch's
+    key_starts = [i for i, e in enumerate(events) if e[0] == "keys"]  # each batch's (the CA's come before)
+    assert key_starts[1] < signings[1]  # batch 2's keys were under way before batch 1 was signed
+    ok(tlsgen("verify", "tls.yaml", cwd=tmp_path))
+    keys = {p.read_bytes() for p in (tmp_path / "out").rglob("*.key")}
+    assert len(keys) == len(list((tmp_path / "out").rglob("*.key"))) == 8  # 7 entities and the CA
+
+
 def test_a_file_in_a_later_batch_unlike_the_plan_stops_apply_before_anything_is_in_place(tmp_path, monkeypatch):
     """Files of earlier batches are only staged: when a later one is not what the plan showed (a bug
     in tlsgen), apply raises InconsistentPlan, no file of the plan is in place and no temp file is left."""

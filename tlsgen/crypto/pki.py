@@ -124,9 +124,9 @@ def start_generate_keys(key_types: list[str]) -> Callable[[], list[PrivateKey]]:
     result waits for the keys (in order), as generate_keys would return them.
 
     For apply: the threads leave the GIL to this thread while OpenSSL searches for primes, so
-    writing the files that need no key (passwords, configs, env files) can overlap the ~50 ms a
-    key of the slowest step. With a cryptography older than 47 nothing starts: the keys are made
-    when the result is called. Unknown key types raise here, at once.
+    signing, building and staging one batch of files overlaps making the next batch's keys, the
+    slowest step (~50 ms a key). With a cryptography older than 47 nothing starts: the keys are
+    made when the result is called. Unknown key types raise here, at once.
     """
     for key_type in key_types:
         if key_type not in KEY_TYPES:
