@@ -480,3 +480,22 @@ def test_start_generate_keys_returns_at_once_and_waits_when_called(monkeypatch):
     assert len({pki.spki_fingerprint(k) for k in keys}) == 3
     with pytest.raises(ValueError, match="unknown key type"):
         pki.start_generate_keys(["rsa-1024"])
+
+
+def test_keys_made_ahead_are_taken_first_by_type_and_cancel_drops_the_rest():
+    ahead = pki.KeysAhead(["rsa-2048", "ec-p256", "rsa-2048", "rsa-3072"])
+    first, second = ahead.take("rsa-2048"), ahead.take("rsa-2048")
+    if not pki._KEYGEN_RELEASES_GIL:
+        assert first is None and second is None  # cryptography < 47: nothing is made ahead
+        return
+    assert ahead.take("rsa-2048") is None and ahead.take("ec-p256") is None  # EC keys take microseconds
+    made_ahead = pki.spki_fingerprint(first.result())
+    ahead = pki.KeysAhead(["rsa-2048"])
+    expected = pki.spki_fingerprint(ahead._queues["rsa-2048"][0].result())
+    keys = pki.start_generate_keys(["ec-p256", "rsa-2048", "rsa-2048"], ahead)()
+    assert [pki.key_type_of(k) for k in keys] == ["ec-p256", "rsa-2048", "rsa-2048"]
+    assert pki.spki_fingerprint(keys[1]) == expected  # the one made ahead, then a new one
+    assert pki.spki_fingerprint(keys[2]) not in (expected, made_ahead)
+    ahead = pki.KeysAhead(["rsa-4096"] * 8)
+    ahead.cancel()
+    assert ahead.take("rsa-4096") is None

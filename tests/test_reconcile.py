@@ -494,7 +494,8 @@ def test_the_next_batchs_rsa_keys_are_made_while_this_batch_is_signed_and_each_l
 
     events = []
     start, issue = pki.start_generate_keys, applying.issue_certificates
-    monkeypatch.setattr(pki, "start_generate_keys", lambda types: events.append(("keys", len(types))) or start(types))
+    monkeypatch.setattr(pki, "start_generate_keys",
+                        lambda types, ahead=None: events.append(("keys", len(types))) or start(types, ahead))
     monkeypatch.setattr(applying, "issue_certificates",
                         lambda steps, m, plan: events.append(("sign", len(steps))) or issue(steps, m, plan))
     monkeypatch.setattr(applying, "WRITE_BATCH", 24)
@@ -506,13 +507,37 @@ def test_the_next_batchs_rsa_keys_are_made_while_this_batch_is_signed_and_each_l
     out = OutDir(spec.output)
     apply_plan(make_plan(spec, out, Options(now=datetime.now(timezone.utc))), out)
     batches = [e for e in events if e[0] == "keys"]
-    assert len(batches) >= 3 and sum(n for _, n in batches) == 7
+    assert len(batches) >= 4 and sum(n for _, n in batches) == 8  # the CA's key, then each batch's
     signings = [i for i, e in enumerate(events) if e[0] == "sign" and e[1]]  # the CA's, then each batch's
-    key_starts = [i for i, e in enumerate(events) if e[0] == "keys"]  # each batch's (the CA's come before)
-    assert key_starts[1] < signings[1]  # batch 2's keys were under way before batch 1 was signed
+    key_starts = [i for i, e in enumerate(events) if e[0] == "keys"]
+    assert key_starts[2] < signings[1]  # batch 2's keys were under way before batch 1 was signed
     ok(tlsgen("verify", "tls.yaml", cwd=tmp_path))
     keys = {p.read_bytes() for p in (tmp_path / "out").rglob("*.key")}
     assert len(keys) == len(list((tmp_path / "out").rglob("*.key"))) == 8  # 7 entities and the CA
+
+
+def test_a_first_apply_uses_the_rsa_keys_made_while_it_planned_and_later_applies_make_none_ahead(
+        tmp_path, monkeypatch):
+    import tlsgen.reconcile.apply as applying
+    from tlsgen.crypto import pki
+
+    if not pki._KEYGEN_RELEASES_GIL:
+        pytest.skip("cryptography < 47: nothing is made ahead")
+    monkeypatch.chdir(tmp_path)
+    clients = "".join(f"  app-{i}: {{issuer: issuing, brokers: [kafka]}}\n" for i in range(3))
+    write_spec(tmp_path, "version: 1\ndefaults: {key: rsa-2048}\ncas: {root: {}, issuing: {issuer: root}}\n"
+               "brokers: {kafka: {issuer: issuing}}\nclients:\n" + clients)
+    spec = read_spec(tmp_path / "tls.yaml")
+    out = OutDir(spec.output)
+    ahead = applying.keys_ahead(spec, out)
+    made_ahead = {pki.spki_fingerprint(f.result()) for queue in ahead._queues.values() for f in queue}
+    assert len(made_ahead) == 6  # two CAs, a broker, three clients
+    apply_plan(make_plan(spec, out, Options(now=datetime.now(timezone.utc))), out, ahead=ahead)
+    written = {pki.spki_fingerprint(pki.load_key(p.read_bytes(), None)) for p in (tmp_path / "out").rglob("*.key")}
+    assert written == made_ahead  # every key in out/ is one made ahead
+    ok(tlsgen("verify", "tls.yaml", cwd=tmp_path))
+    # The control: once out/ has a state, an apply makes only what its plan names, and nothing ahead.
+    assert applying.keys_ahead(spec, out)._queues == {}
 
 
 def test_a_file_in_a_later_batch_unlike_the_plan_stops_apply_before_anything_is_in_place(tmp_path, monkeypatch):

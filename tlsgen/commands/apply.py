@@ -45,7 +45,7 @@ def run(args) -> int:
 
 def apply_planned(args, now, spec_arg) -> int:
     from ..reconcile import shortcut
-    from ..reconcile.apply import apply_plan
+    from ..reconcile.apply import apply_plan, keys_ahead
     from ..reconcile.planner import make_plan
 
     spec, out, options = prepare(args, now)
@@ -54,12 +54,16 @@ def apply_planned(args, now, spec_arg) -> int:
     warn(warnings, args.format)
     stream = human(args)
     with out.lock(args.lock_timeout, first_apply_undone_on_error=True):
-        plan = make_plan(spec, out, options)  # under the lock: the plan is of what is really there
-        if not plan.empty:
-            plan.write_text(stream, verbose=args.verbose)
-        # What the next plain apply depends on (options only change this apply, not the next).
-        record = None if warnings else shortcut.record(spec_arg, args.out, spec, plan, os.geteuid())
-        apply_plan(plan, out, progress_printer(), shortcut=record)
+        ahead = keys_ahead(spec, out)  # a first apply's RSA keys, made while it plans
+        try:
+            plan = make_plan(spec, out, options)  # under the lock: the plan is of what is really there
+            if not plan.empty:
+                plan.write_text(stream, verbose=args.verbose)
+            # What the next plain apply depends on (options only change this apply, not the next).
+            record = None if warnings else shortcut.record(spec_arg, args.out, spec, plan, os.geteuid())
+            apply_plan(plan, out, progress_printer(), shortcut=record, ahead=ahead)
+        finally:
+            ahead.cancel()
     if args.json:
         print_json(json_document(**plan.as_json(apply_command(args)), applied=True,
                                  warnings=[w.as_json() for w in warnings]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
+from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence, Union
 
@@ -24,6 +25,8 @@ from ..model.topology import KEY_TYPES  # light: the resolved model imports no p
 from . import asn1, pfx, workers
 
 if TYPE_CHECKING:  # annotations only
+    from concurrent.futures import Future
+
     from ..model import Subject
 
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
@@ -99,9 +102,7 @@ def generate_keys(key_types: list[str], *, processes: int | None = None) -> list
     rsa_slots = [i for i, t in enumerate(key_types) if t in _RSA_SIZES]
     processes = min(processes or workers.cpu_count(), len(rsa_slots))
     if processes > 1 and _KEYGEN_RELEASES_GIL:
-        from concurrent.futures import ThreadPoolExecutor  # ~12 ms to import (logging): only when used
-
-        with ThreadPoolExecutor(processes, thread_name_prefix="tlsgen-keygen") as pool:
+        with _keygen_threads(processes) as pool:
             for i, key in zip(rsa_slots, pool.map(generate_key, [key_types[i] for i in rsa_slots])):
                 keys[i] = key
     elif processes > 1 and workers.can_fork():
@@ -119,9 +120,10 @@ def generate_keys(key_types: list[str], *, processes: int | None = None) -> list
     return keys  # type: ignore[return-value]
 
 
-def start_generate_keys(key_types: list[str]) -> Callable[[], list[PrivateKey]]:
+def start_generate_keys(key_types: list[str], ahead: KeysAhead | None = None) -> Callable[[], list[PrivateKey]]:
     """Start making one key per type in background threads and return at once; calling the
-    result waits for the keys (in order), as generate_keys would return them.
+    result waits for the keys (in order), as generate_keys would return them. A key `ahead`
+    has under way of the same type is taken instead of starting another.
 
     For apply: the threads leave the GIL to this thread while OpenSSL searches for primes, so
     signing, building and staging one batch of files overlaps making the next batch's keys, the
@@ -131,18 +133,55 @@ def start_generate_keys(key_types: list[str]) -> Callable[[], list[PrivateKey]]:
     for key_type in key_types:
         if key_type not in KEY_TYPES:
             raise ValueError(f"unknown key type {key_type!r}; expected one of {', '.join(KEY_TYPES)}")
-    if not _KEYGEN_RELEASES_GIL or not any(t in _RSA_SIZES for t in key_types):
-        return lambda: generate_keys(key_types)
-    from concurrent.futures import ThreadPoolExecutor
-
-    pool = ThreadPoolExecutor(workers.cpu_count(), thread_name_prefix="tlsgen-keygen")
-    futures = [pool.submit(generate_key, t) for t in key_types]
-    pool.shutdown(wait=False)  # the threads finish the queued keys, then end
+    futures = [ahead.take(t) if ahead is not None else None for t in key_types]
+    threaded = [i for i, t in enumerate(key_types) if futures[i] is None and t in _RSA_SIZES]
+    if threaded and _KEYGEN_RELEASES_GIL:
+        pool = _keygen_threads()
+        for i in threaded:
+            futures[i] = pool.submit(generate_key, key_types[i])
+        pool.shutdown(wait=False)  # the threads finish the queued keys, then end
 
     def wait() -> list[PrivateKey]:
-        return [future.result() for future in futures]
+        made = iter(generate_keys([t for t, f in zip(key_types, futures) if f is None]))
+        return [next(made) if f is None else f.result() for f in futures]
 
     return wait
+
+
+class KeysAhead:
+    """RSA keys made in background threads before anyone asks for them.
+
+    On a first apply every CA and entity needs a new key, and RSA keys are the slowest step: they
+    can be under way while the plan is made, with a core that would otherwise wait (~0.2 s at 300
+    clients). A key is as good as any other of its type, so whoever asks first for one takes the
+    oldest started (take, from start_generate_keys). Keys nobody takes are never used; cancel()
+    drops those not begun. With a cryptography older than 47 nothing is made ahead."""
+
+    def __init__(self, key_types: Sequence[str]):
+        self._queues: dict[str, deque] = {}
+        rsa_types = [t for t in key_types if t in _RSA_SIZES]
+        if not rsa_types or not _KEYGEN_RELEASES_GIL:
+            return
+        pool = _keygen_threads()
+        for key_type in rsa_types:
+            self._queues.setdefault(key_type, deque()).append(pool.submit(generate_key, key_type))
+        pool.shutdown(wait=False)
+
+    def take(self, key_type: str) -> Future | None:
+        queue = self._queues.get(key_type)
+        return queue.popleft() if queue else None
+
+    def cancel(self) -> None:
+        for queue in self._queues.values():
+            for future in queue:
+                future.cancel()
+        self._queues.clear()
+
+
+def _keygen_threads(threads: int | None = None):
+    from concurrent.futures import ThreadPoolExecutor  # ~12 ms to import (logging): only when used
+
+    return ThreadPoolExecutor(threads or workers.cpu_count(), thread_name_prefix="tlsgen-keygen")
 
 
 def _rsa_key_der(size: int) -> bytes:

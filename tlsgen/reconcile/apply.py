@@ -28,7 +28,7 @@ from .content import Identity, Materials
 from .kubernetes import made_generations
 from .outdir import OutDir
 from .plan import DeleteFile, IssueCert, MakeKey, Plan, SetAttributes, WriteFile
-from .state import (Digester, FileRecord, Rollover, StateWriter, clear_journal, state_writer, write_journal,
+from .state import (STATE, Digester, FileRecord, Rollover, StateWriter, clear_journal, state_writer, write_journal,
                     write_salt)
 
 Progress = Callable[[str], None]
@@ -38,8 +38,10 @@ class InconsistentPlan(Exception):
     """What apply was about to write differs from what the plan promised: a bug in tlsgen."""
 
 
-def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, shortcut: dict | None = None) -> None:
-    """`shortcut`: what the next no-op apply may check instead of planning (reconcile/shortcut.py)."""
+def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, shortcut: dict | None = None,
+               ahead: pki.KeysAhead | None = None) -> None:
+    """`shortcut`: what the next no-op apply may check instead of planning (reconcile/shortcut.py);
+    `ahead`: keys started before the plan was made (keys_ahead), taken before any other is made."""
     if plan.noop:
         out.clean_temp_files(plan.journal.marks)  # an apply killed after writing its state left only these
         if plan.journal.present:
@@ -59,13 +61,13 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, s
         progress(f"signing {len(certs)} certificate{'s' if len(certs) > 1 else ''}…")
     # The CAs' keys and certificates first; each entity's with the batch that holds its files, so
     # that a large apply holds one batch of keys and certificates, not all of them.
-    make_keys([s for s in keys if s.identity not in entities], materials)
+    start_making_keys([s for s in keys if s.identity not in entities], materials, ahead)()
     issue_certificates([s for s in certs if s.is_ca], materials, plan)
     materials.strimzi = made_generations(plan.spec, materials, dict(plan.strimzi))  # with what was just made
     with state_writer(out) as state:  # put in place when the block ends: the last change of an apply
         for path, record in plan.kept.items():  # a file's record is kept or it is written, never both
             state.add(path, record)
-        write_files(plan, materials, out, state, progress)
+        write_files(plan, materials, out, state, progress, ahead)
         for step in plan.of_type(SetAttributes):
             out.set_attributes(step.target.path, step.target.mode, step.chown)
         deletes = plan.of_type(DeleteFile)
@@ -77,7 +79,8 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, s
     clear_journal(out)
 
 
-def write_files(plan: Plan, materials: Materials, out: OutDir, state: StateWriter, progress: Progress) -> None:
+def write_files(plan: Plan, materials: Materials, out: OutDir, state: StateWriter, progress: Progress,
+                ahead: pki.KeysAhead | None = None) -> None:
     """Every file the plan writes, in batches: the batch's entity keys and certificates made (the
     next batch's keys started meanwhile), its files built, checked, staged and recorded, then the keys
     and certificates let go; all put in place at the end. A large apply never holds every file's
@@ -97,7 +100,7 @@ def write_files(plan: Plan, materials: Materials, out: OutDir, state: StateWrite
     # makes keys instead (one batch ahead: no more keys are held than two batches need). 300 rsa-2048
     # clients: 0.965× the time of making each batch's keys when its turn comes (paired runs).
     def start_keys(names: list[str]) -> Callable[[], None]:
-        return start_making_keys([keys_to_make.pop(n) for n in names if n in keys_to_make], materials)
+        return start_making_keys([keys_to_make.pop(n) for n in names if n in keys_to_make], materials, ahead)
 
     next_keys = start_keys(batch_names[0] if batch_names else [])
     with out.staging(lambda done: progress(f"wrote {done}/{len(writes)} files")) as staging:
@@ -159,15 +162,24 @@ def _identities(plan: Plan) -> dict[str, Identity]:
     return identities
 
 
-def make_keys(steps: list[MakeKey], materials: Materials) -> None:
-    for step, key in zip(steps, pki.generate_keys([s.key_type for s in steps])):
-        materials[step.identity].set_key(key)
+def keys_ahead(spec, out: OutDir) -> pki.KeysAhead:
+    """On a first apply (no state yet) every CA and entity of the spec gets a new key: start the RSA
+    ones now, while the plan is made (pki.KeysAhead), up to KEYS_AHEAD of them. Any other apply
+    makes only the keys its plan names, once it has it."""
+    if out.path(STATE).exists() or out.path(STATE).is_symlink():
+        return pki.KeysAhead([])
+    types = [ca.key for ca in spec.cas.values() if ca.imported is None] + [e.key for e in spec.entities.values()]
+    return pki.KeysAhead(types[:KEYS_AHEAD])
 
 
-def start_making_keys(steps: list[MakeKey], materials: Materials) -> Callable[[], None]:
+KEYS_AHEAD = 256  # about the first batch's: as many as a batch holds anyway
+
+
+def start_making_keys(steps: list[MakeKey], materials: Materials,
+                      ahead: pki.KeysAhead | None = None) -> Callable[[], None]:
     """Start making the keys (RSA in background threads; see pki.start_generate_keys); the result
     waits for them and hands them to their identities."""
-    made = pki.start_generate_keys([s.key_type for s in steps])
+    made = pki.start_generate_keys([s.key_type for s in steps], ahead)
 
     def wait() -> None:
         for step, key in zip(steps, made()):
