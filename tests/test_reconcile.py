@@ -484,6 +484,16 @@ def test_files_are_built_and_staged_a_batch_at_a_time_into_the_same_tree(tmp_pat
     assert trees["batched"] == trees["whole"] and len(trees["whole"]) > 40
 
 
+def rsa_project(project: Path, monkeypatch, cas: str, issuer: str, clients: int) -> tuple:
+    """An rsa-2048 spec in `project` (the working directory from now on): CAs, a broker and clients."""
+    monkeypatch.chdir(project)
+    entries = "".join(f"  app-{i}: {{issuer: {issuer}, brokers: [kafka]}}\n" for i in range(clients))
+    write_spec(project, f"version: 1\ndefaults: {{key: rsa-2048}}\ncas: {cas}\n"
+               f"brokers: {{kafka: {{issuer: {issuer}}}}}\nclients:\n" + entries)
+    spec = read_spec(project / "tls.yaml")
+    return spec, OutDir(spec.output)
+
+
 def test_the_next_batchs_rsa_keys_are_made_while_this_batch_is_signed_and_each_lands_with_its_entity(
         tmp_path, monkeypatch):
     """RSA keys for batch i+1 are started before batch i's certificates are issued (they are made in
@@ -499,12 +509,7 @@ def test_the_next_batchs_rsa_keys_are_made_while_this_batch_is_signed_and_each_l
     monkeypatch.setattr(applying, "issue_certificates",
                         lambda steps, m, plan: events.append(("sign", len(steps))) or issue(steps, m, plan))
     monkeypatch.setattr(applying, "WRITE_BATCH", 24)
-    monkeypatch.chdir(tmp_path)
-    clients = "".join(f"  app-{i}: {{issuer: root, brokers: [kafka]}}\n" for i in range(6))
-    write_spec(tmp_path, "version: 1\ndefaults: {key: rsa-2048}\ncas: {root: {}}\nbrokers: {kafka: {issuer: root}}\n"
-               "clients:\n" + clients)
-    spec = read_spec(tmp_path / "tls.yaml")
-    out = OutDir(spec.output)
+    spec, out = rsa_project(tmp_path, monkeypatch, "{root: {}}", "root", clients=6)
     apply_plan(make_plan(spec, out, Options(now=datetime.now(timezone.utc))), out)
     batches = [e for e in events if e[0] == "keys"]
     assert len(batches) >= 4 and sum(n for _, n in batches) == 8  # the CA's key, then each batch's
@@ -523,12 +528,7 @@ def test_a_first_apply_uses_the_rsa_keys_made_while_it_planned_and_later_applies
 
     if not pki._KEYGEN_RELEASES_GIL:
         pytest.skip("cryptography < 47: nothing is made ahead")
-    monkeypatch.chdir(tmp_path)
-    clients = "".join(f"  app-{i}: {{issuer: issuing, brokers: [kafka]}}\n" for i in range(3))
-    write_spec(tmp_path, "version: 1\ndefaults: {key: rsa-2048}\ncas: {root: {}, issuing: {issuer: root}}\n"
-               "brokers: {kafka: {issuer: issuing}}\nclients:\n" + clients)
-    spec = read_spec(tmp_path / "tls.yaml")
-    out = OutDir(spec.output)
+    spec, out = rsa_project(tmp_path, monkeypatch, "{root: {}, issuing: {issuer: root}}", "issuing", clients=3)
     ahead = applying.keys_ahead(spec, out)
     made_ahead = {pki.spki_fingerprint(f.result()) for queue in ahead._queues.values() for f in queue}
     assert len(made_ahead) == 6  # two CAs, a broker, three clients
