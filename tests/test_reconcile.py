@@ -484,6 +484,31 @@ def test_files_are_built_and_staged_a_batch_at_a_time_into_the_same_tree(tmp_pat
     assert trees["batched"] == trees["whole"] and len(trees["whole"]) > 40
 
 
+def test_stores_are_built_by_workers_while_the_other_files_are_built_and_staged(tmp_path, monkeypatch):
+    """With workers for the stores (the bound lowered for a small spec), they are started before the
+    first other file is built; the tree and state are those of an apply that builds everything here."""
+    import tlsgen.reconcile.apply as applying
+    from tlsgen.crypto import stores, workers
+
+    events = []
+    in_background, build = workers.map_in_background, applying.content.build
+    monkeypatch.setattr(workers, "map_in_background", lambda *a: events.append("stores started") or in_background(*a))
+    monkeypatch.setattr(applying.content, "build", lambda *a: events.append("file built") or build(*a))
+    results = {}
+    for name, bound in (("workers", 0.0), ("here", float("inf"))):
+        monkeypatch.setattr(stores, "_PARALLEL_MIN_SECONDS", bound)
+        (tmp_path / name).mkdir()
+        plan, out = cold_plan(tmp_path / name)
+        apply_plan(plan, out)
+        ok(tlsgen("verify", "tls.yaml", cwd=tmp_path / name))
+        state = json.loads((tmp_path / name / "out/.tlsgen/state.json").read_text())
+        results[name] = (list(state["files"]), events[:])
+        events.clear()
+    assert results["workers"][1][0] == "stores started" and "file built" in results["workers"][1]
+    assert "stores started" not in results["here"][1]  # the control: no workers, stores built when asked
+    assert results["workers"][0] == results["here"][0] and len(results["here"][0]) > 40  # files in the plan's order
+
+
 def rsa_project(project: Path, monkeypatch, cas: str, issuer: str, clients: int) -> tuple:
     """An rsa-2048 spec in `project` (the working directory from now on): CAs, a broker and clients."""
     monkeypatch.chdir(project)

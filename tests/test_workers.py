@@ -47,6 +47,42 @@ def test_map_forked_works_in_other_processes():
 
 
 @linux_only
+def test_map_in_background_leaves_this_process_free_and_keeps_the_order():
+    """The children start at once and the `with` body runs while they work; map_forked (the control)
+    returns only once the work is done."""
+    def slow(i):
+        time.sleep(0.3)
+        return b"%d:%d" % (i, os.getpid())
+
+    start = time.monotonic()
+    with workers.map_in_background(slow, range(6), 2) as results:
+        free_after = time.monotonic() - start
+        answers = results()
+    assert free_after < 0.2 and time.monotonic() - start >= 0.9  # 3 items of 0.3 s per child
+    assert [a.split(b":")[0] for a in answers] == [b"%d" % i for i in range(6)]
+    assert len({a.split(b":")[1] for a in answers}) == 2 and str(os.getpid()).encode() not in b" ".join(answers)
+    start = time.monotonic()
+    workers.map_forked(slow, range(6), 2)
+    assert time.monotonic() - start >= 0.6
+
+
+@linux_only
+def test_map_in_background_reports_a_failed_child_and_stops_the_others_on_leaving():
+    def fails(i):
+        if i == 0:
+            raise ValueError("no store")
+        time.sleep(60)
+        return b""
+
+    with pytest.raises(workers.WorkerError, match="no store"):
+        with workers.map_in_background(fails, range(4), 2) as results:
+            children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+            assert len(children) == 2
+            results()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)  # the sleeping one killed and reaped
+
+
+@linux_only
 def test_a_worker_collects_no_cyclic_garbage():
     """A collection in a worker would walk, and so copy page by page, every object of the parent."""
     import gc

@@ -9,8 +9,9 @@ an encrypted PKCS#8 key then the chain; the PEM truststore is the ca.pem bundle)
 from __future__ import annotations
 
 import hashlib
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -136,23 +137,34 @@ class StoreJob(NamedTuple):
                               password=self.password or "", iterations=self.iterations)
 
 
-# Below this much estimated work (single-core seconds) build_many stays in this process. Measured
+# Below this much estimated work (single-core seconds) the stores are built in this process. Measured
 # with bench/crypto.py (2 cores, the planner imported as in an apply), pkcs12 stores at 1000
 # iterations, here / 2 forked workers: 20 stores 0.019 / 0.019 s, 50 0.050 / 0.032, 106 0.081 /
 # 0.053, 1000 0.66 / 0.34. In a whole apply a fork costs more than the stores show: both processes
 # then take a page fault for each page they write. 50 clients (106 stores, estimate 0.062 s):
-# 0.95× the time of building them here (paired runs, medians 0.536 / 0.565 s), 18 ms more system time.
+# 0.95× the time of building them here (paired runs, medians 0.536 / 0.565 s), 18 ms more system time;
+# and the apply builds and stages its other files meanwhile (building).
 _PARALLEL_MIN_SECONDS = 0.04
 
 
 def build_many(jobs: Sequence[StoreJob], *, processes: int | None = None) -> list[bytes]:
-    """The bytes of every store, in order; on every core when the batch is large enough.
+    """The bytes of every store, in order; on every core when the batch is large enough (building)."""
+    with building(jobs, processes=processes) as built:
+        return built()
+
+
+@contextmanager
+def building(jobs: Sequence[StoreJob], *, processes: int | None = None) -> Iterator[Callable[[], list[bytes]]]:
+    """The stores, started at once on forked workers when the batch is large enough, while this
+    process goes on (apply builds and stages the other files meanwhile); the value of the `with`
+    waits for their bytes, in order. Otherwise they are built here, when asked.
 
     cryptography holds the GIL while it derives PKCS12 keys (two threads: 1.0× one), so the
-    second core needs a second process: forked workers (workers.map_forked), which already hold
-    the keys and certificates, so only the finished stores cross a pipe. With threads in this
-    process (watch mode) they are built here, one after the other. Unknown formats or profiles
-    raise here, before any worker starts. `processes` forces the number of workers (tests).
+    second core needs a second process: forked workers (workers.map_in_background), which already
+    hold the keys and certificates, so only the finished stores cross a pipe. With threads in this
+    process (watch mode, RSA keys being made) they are built here, one after the other. Unknown
+    formats or profiles raise here, before any worker starts; what a worker fails on is built again
+    here, to raise here. `processes` forces the number of workers (tests).
     """
     for job in jobs:
         _writer(_KEYSTORE_WRITERS if job.certs is None else _TRUSTSTORE_WRITERS, job.fmt)
@@ -161,12 +173,23 @@ def build_many(jobs: Sequence[StoreJob], *, processes: int | None = None) -> lis
     if processes is None:
         work = sum(_seconds_to_build(job) for job in jobs)
         processes = workers.cpu_count() if work >= _PARALLEL_MIN_SECONDS and workers.can_fork() else 1
-    if processes > 1 and len(jobs) > 1 and workers.can_fork():
-        try:
-            return workers.map_forked(StoreJob.build, jobs, processes)
-        except workers.WorkerError:
-            pass  # build them here instead (and raise here what a worker could only report)
-    return [job.build() for job in jobs]
+    with ExitStack() as stack:
+        started = None
+        if processes > 1 and len(jobs) > 1 and workers.can_fork():
+            try:
+                started = stack.enter_context(workers.map_in_background(StoreJob.build, jobs, processes))
+            except workers.WorkerError:
+                pass  # no worker processes here (a sandbox, a limit on processes): built when asked
+
+        def built() -> list[bytes]:
+            if started is not None:
+                try:
+                    return started()
+                except workers.WorkerError:
+                    pass  # build them here instead (and raise here what a worker could only report)
+            return [job.build() for job in jobs]
+
+        yield built
 
 
 def _seconds_to_build(job: StoreJob) -> float:

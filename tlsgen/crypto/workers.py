@@ -1,5 +1,6 @@
-"""Forked worker processes for the CPU-bound work that threads cannot spread: a large apply's stores
-and signatures (map_forked), and verify's consumer checks beside its drift check (in_background).
+"""Forked worker processes for the CPU-bound work that threads cannot spread: a large apply's
+signatures (map_forked), its stores while it writes the other files (map_in_background), and
+verify's consumer checks beside its drift check (in_background).
 
 Why processes: cryptography (50.0) holds the GIL while it serialises a PKCS12 store, and most of
 building and signing a certificate is Python, so two threads build stores or sign leaves no
@@ -32,8 +33,8 @@ import signal
 import struct
 import sys
 import threading
-from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence, TypeVar
+from contextlib import ExitStack, contextmanager
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 T = TypeVar("T")
 _TASK = struct.Struct(">I")
@@ -73,16 +74,36 @@ def map_forked(fn: Callable[[T], bytes], items: Sequence[T], processes: int) -> 
 
     def run(payload: bytes) -> bytes:
         start, stop = _RUN.unpack(payload)
-        return b"".join(_TASK.pack(len(r)) + r for r in (fn(items[i]) for i in range(start, stop)))
+        return _pack(fn(items[i]) for i in range(start, stop))
 
-    results = []
-    for answer in _run(lambda: _fork(run), [_RUN.pack(*r) for r in runs], processes):
-        at = 0
-        while at < len(answer):
-            (length,) = _TASK.unpack_from(answer, at)
-            results.append(answer[at + _TASK.size:at + _TASK.size + length])
-            at += _TASK.size + length
-    return results
+    return [r for answer in _run(lambda: _fork(run), [_RUN.pack(*r) for r in runs], processes) for r in _unpack(answer)]
+
+
+@contextmanager
+def map_in_background(fn: Callable[[T], bytes], items: Sequence[T],
+                      processes: int) -> Iterator[Callable[[], list[bytes]]]:
+    """map_forked started at once, while this process goes on: each of `processes` children is given
+    an equal run of the items (in_background), and the value of the `with` waits for all the results,
+    in order (WorkerError as in_background). Runs fixed in advance cannot even out an uneven load as
+    map_forked does; what they buy is this process free for other work meanwhile."""
+    size = max(1, -(-len(items) // max(1, processes)))
+    runs = [range(start, min(start + size, len(items))) for start in range(0, len(items), size)]
+    with ExitStack() as stack:
+        answers = [stack.enter_context(in_background(lambda run=run: _pack(fn(items[i]) for i in run)))
+                   for run in runs]
+        yield lambda: [r for answer in answers for r in _unpack(answer())]
+
+
+def _pack(results: Iterable[bytes]) -> bytes:
+    return b"".join(_TASK.pack(len(r)) + r for r in results)
+
+
+def _unpack(answer: bytes) -> Iterator[bytes]:
+    at = 0
+    while at < len(answer):
+        (length,) = _TASK.unpack_from(answer, at)
+        yield answer[at + _TASK.size:at + _TASK.size + length]
+        at += _TASK.size + length
 
 
 @contextmanager
