@@ -595,6 +595,37 @@ def test_a_file_in_a_later_batch_unlike_the_plan_stops_apply_before_anything_is_
         assert (project / "out/.tlsgen/state.json").exists() is not broken  # written as it went, put in place last
 
 
+@pytest.mark.parametrize("files", [10, 200])  # one thread, and shared among threads
+def test_a_commit_puts_every_file_in_place_and_a_failed_rename_loses_nothing(tmp_path, files):
+    """Every file in place; when one rename fails, commit raises once no rename is running any more,
+    and each file is either in place or still in its temp file (for the next apply to finish)."""
+    import threading
+
+    from tlsgen.diagnostics import UserError
+
+    for blocked in (False, True):  # the control: nothing in the way, every file in place
+        out = OutDir(tmp_path / str(blocked))
+        with out.staging() as staging:
+            for i in range(files):
+                staging.add(f"e{i % 20}/f{i}", b"%d" % i, 0o644)
+            if blocked:  # a non-empty directory where file 7 goes: its rename fails
+                (out.path("e7/f7") / "x").mkdir(parents=True)
+                with pytest.raises(UserError, match="cannot write .*f7"):
+                    staging.commit()
+                assert not [t for t in threading.enumerate() if t.name == "tlsgen-rename"]
+                temps = {str(p) for p in out.root.rglob(f"*{out.mark}")}
+            else:
+                staging.commit()
+        rels = [f"e{i % 20}/f{i}" for i in range(files)]
+        in_place = [rel for rel in rels if out.path(rel).is_file()]
+        assert all(out.path(rel).read_bytes() == rel.rsplit("f", 1)[1].encode() for rel in in_place)
+        if blocked:
+            assert "e7/f7" not in in_place
+            assert all(rel in in_place or out.temp_path(out._os_path(rel)) in temps for rel in rels)
+        else:
+            assert in_place == rels
+
+
 def test_without_syncfs_every_staged_file_and_directory_is_fsynced(tmp_path, monkeypatch):
     """Where the kernel lacks syncfs(2), durability falls back to an fsync of each temp file before
     the renames and of each directory after them; with syncfs (the control) none of them is needed.

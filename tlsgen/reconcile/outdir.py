@@ -20,6 +20,7 @@ import os
 import secrets
 import stat
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -432,6 +433,36 @@ def _chown(target: Path | int, owner: tuple[int, int | None], shown: Path | None
                                "run apply with the right to chown (e.g. as root), or remove owner") from None
 
 
+def _rename_all(targets: list[str], temp_path: Callable[[str], str]) -> None:
+    """Each target's temp file renamed into place. The kernel does most of a rename's work, and
+    renames in different directories (an entity's files share one) do not wait for each other, so
+    a large batch is shared among RENAME_THREADS threads (plain ones: concurrent.futures would
+    import logging, ~12 ms). The first error is raised once every thread has ended."""
+    def rename_each(share: list[str], errors: list[BaseException]) -> None:
+        try:
+            for target in share:
+                with os_errors(target, "write"):
+                    os.replace(temp_path(target), target)
+        except BaseException as exc:  # raised in the caller's thread below
+            errors.append(exc)
+
+    errors: list[BaseException] = []
+    if len(targets) < RENAME_MIN:
+        rename_each(targets, errors)
+    else:
+        threads = [threading.Thread(target=rename_each, args=(targets[i::RENAME_THREADS], errors),
+                                    name="tlsgen-rename") for i in range(RENAME_THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+
+
+RENAME_MIN, RENAME_THREADS = 64, 4
+
+
 class Staging:
     """Many files written with the guarantees of `write`, in three passes: each file goes to a marked
     temp file when it is added (so its bytes need not be kept); `commit` makes them all durable at
@@ -471,9 +502,6 @@ class Staging:
         if self.staged:
             self.out._make_durable(lambda: (self._temp(rel) for rel in self.staged))
         staged, self.staged = self.staged, []
-        for rel in staged:
-            target = self.out._os_path(rel)
-            with os_errors(target, "write"):
-                os.replace(self.out.temp_path(target), target)
+        _rename_all([self.out._os_path(rel) for rel in staged], self.out.temp_path)
         if self.ready:
             self.out._make_durable(lambda: (self.out.path(d) for d in sorted(self.ready)))
