@@ -136,10 +136,8 @@ def start_generate_keys(key_types: list[str], ahead: KeysAhead | None = None) ->
     futures = [ahead.take(t) if ahead is not None else None for t in key_types]
     threaded = [i for i, t in enumerate(key_types) if futures[i] is None and t in _RSA_SIZES]
     if threaded and _KEYGEN_RELEASES_GIL:
-        pool = _keygen_threads()
-        for i in threaded:
-            futures[i] = pool.submit(generate_key, key_types[i])
-        pool.shutdown(wait=False)  # the threads finish the queued keys, then end
+        for i, future in zip(threaded, _started([key_types[i] for i in threaded])):
+            futures[i] = future
 
     def wait() -> list[PrivateKey]:
         made = iter(generate_keys([t for t, f in zip(key_types, futures) if f is None]))
@@ -162,10 +160,8 @@ class KeysAhead:
         rsa_types = [t for t in key_types if t in _RSA_SIZES]
         if not rsa_types or not _KEYGEN_RELEASES_GIL:
             return
-        pool = _keygen_threads()
-        for key_type in rsa_types:
-            self._queues.setdefault(key_type, deque()).append(pool.submit(generate_key, key_type))
-        pool.shutdown(wait=False)
+        for key_type, future in zip(rsa_types, _started(rsa_types)):
+            self._queues.setdefault(key_type, deque()).append(future)
 
     def take(self, key_type: str) -> Future | None:
         queue = self._queues.get(key_type)
@@ -176,6 +172,14 @@ class KeysAhead:
             for future in queue:
                 future.cancel()
         self._queues.clear()
+
+
+def _started(key_types: list[str]) -> list[Future]:
+    """One key per type under way in background threads, one per core, which end once all are made."""
+    pool = _keygen_threads()
+    futures = [pool.submit(generate_key, t) for t in key_types]
+    pool.shutdown(wait=False)
+    return futures
 
 
 def _keygen_threads(threads: int | None = None):

@@ -17,6 +17,7 @@ if this apply is killed too, the next one still knows every file either of them 
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import replace
 from typing import Callable, Iterator
@@ -167,7 +168,7 @@ def keys_ahead(spec, out: OutDir) -> pki.KeysAhead:
     """On a first apply (no state yet) every CA and entity of the spec gets a new key: start the RSA
     ones now, while the plan is made (pki.KeysAhead), up to KEYS_AHEAD of them. Any other apply
     makes only the keys its plan names, once it has it."""
-    if out.path(STATE).exists() or out.path(STATE).is_symlink():
+    if os.path.lexists(out.path(STATE)):
         return pki.KeysAhead([])
     types = [ca.key for ca in spec.cas.values() if ca.imported is None] + [e.key for e in spec.entities.values()]
     return pki.KeysAhead(types[:KEYS_AHEAD])

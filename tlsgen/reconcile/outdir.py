@@ -449,9 +449,10 @@ def _rename_all(targets: list[str], temp_path: Callable[[str], str]) -> None:
     errors: list[BaseException] = []
     if len(targets) < RENAME_MIN:
         rename_each(targets, errors)
-    else:
-        threads = [threading.Thread(target=rename_each, args=(targets[i::RENAME_THREADS], errors),
-                                    name="tlsgen-rename") for i in range(RENAME_THREADS)]
+    else:  # each thread a run of consecutive files: a directory's files mostly on one thread
+        size = -(-len(targets) // RENAME_THREADS)
+        threads = [threading.Thread(target=rename_each, args=(targets[start:start + size], errors),
+                                    name="tlsgen-rename") for start in range(0, len(targets), size)]
         for thread in threads:
             thread.start()
         for thread in threads:
