@@ -580,7 +580,7 @@ def test_a_file_in_a_later_batch_unlike_the_plan_stops_apply_before_anything_is_
         project.mkdir()
         plan, out = cold_plan(project)
         steps = list(plan.steps)
-        last = max(i for i, s in enumerate(steps) if isinstance(s, WriteFile) and s.knew_bytes)
+        last = max(i for i, s in enumerate(steps) if isinstance(s, WriteFile))
         if broken:
             steps[last] = dataclasses.replace(steps[last], check=bytes(16))
             with pytest.raises(applying.InconsistentPlan, match=steps[last].artifact.path):
@@ -681,6 +681,33 @@ def test_the_state_written_record_by_record_is_the_state_written_whole(tmp_path)
         with state_writer(out):
             pass
     assert (tmp_path / "out" / STATE).read_bytes() == before
+
+
+def test_a_plan_renders_only_the_files_it_compares(tmp_path, monkeypatch):
+    """A new file is created whatever it holds: the plan of a cold apply renders none (apply builds
+    each once). Over an applied tree it renders each existing file to compare with what it holds,
+    and a file it finds edited is planned, and written back, as the spec renders it."""
+    import tlsgen.reconcile.content as content_module
+    from tlsgen.reconcile.plan import WriteFile
+
+    rendered = []
+    render_config = content_module.render_config
+    monkeypatch.setattr(content_module, "render_config", lambda *a: rendered.append(a[2]) or render_config(*a))
+    plan, out = cold_plan(tmp_path)
+    assert rendered == [] and not any(s.knew_bytes for s in plan.steps if isinstance(s, WriteFile))
+    apply_plan(plan, out)
+    configs = len(rendered)
+    assert configs > 0  # apply rendered them, once each
+    edited = next((tmp_path / "out").rglob("client.properties"))
+    good = edited.read_bytes()
+    edited.write_bytes(good + b"ssl.endpoint.identification.algorithm=\n")
+    rendered.clear()
+    plan = make_plan(read_spec(tmp_path / "tls.yaml"), out, Options(now=datetime.now(timezone.utc)))
+    assert len(rendered) == configs  # the control: every existing file rendered to be compared
+    assert [s.artifact.path for s in plan.steps if isinstance(s, WriteFile)] == \
+        [str(edited.relative_to(tmp_path / "out"))]
+    apply_plan(plan, out)
+    assert edited.read_bytes() == good
 
 
 def test_a_planned_file_matches_only_what_the_plan_knew():

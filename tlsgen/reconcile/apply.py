@@ -8,8 +8,9 @@ certificates and bytes at a time (and the next batch's keys). Once every file is
 put in place together, modes and owners set, files deleted, and the state put in place last.
 
 Every file is checked against what the plan said it would be (its digest where the plan knew the
-bytes, and the inputs it is made from): a difference is a bug in tlsgen, and apply stops before
-putting any file in place, as Terraform refuses an "inconsistent final plan".
+bytes, as it does for a file it compared with them, and the inputs it is made from): a difference
+is a bug in tlsgen, and apply stops before putting any file in place, as Terraform refuses an
+"inconsistent final plan".
 
 The journal is written before the first change and adds to what an interrupted apply left there:
 if this apply is killed too, the next one still knows every file either of them may have written.

@@ -273,7 +273,10 @@ class _Planner(CaPlanning):
             material = self.key_verdicts.get(a.name, material)
         elif a.role is layout.Role.CERTIFICATE:
             material = self.cert_verdicts.get(a.name, material)
-        return FileFacts(artifact=a, current=current, record=record, untouched=untouched, wanted=content(a, m),
+        # The exact bytes only for a file there is to compare them with: a new one is created whatever it
+        # holds, and built once, by apply (a cold apply of 50 clients rendered 640 files twice).
+        wanted = content(a, m) if current.exists else None
+        return FileFacts(artifact=a, current=current, record=record, untouched=untouched, wanted=wanted,
                          made_from=made_from(a, m), new_reason=Reason.of(_new_reason(a.part, a.part not in
                                                                                     self.known_parts)),
                          material=material, holds=holds(a, m), chown=chown_of(self.spec, a.part))

@@ -189,7 +189,7 @@ class FileFacts:
     current: Current
     record: FileRecord | None  # what the last apply recorded; None for a file it never wrote
     untouched: bool  # the file still has the digest the last apply recorded
-    wanted: bytes | None  # the exact bytes it should hold, when the plan knows them
+    wanted: bytes | None  # the exact bytes it should hold, when the plan knows them and the file exists
     made_from: dict  # the inputs it should be made from; None where they are still to be made
     new_reason: Reason  # why it is new, if it is: a new CA, entity or file
     material: tuple[Action | None, tuple[Reason, ...]] = (None, ())  # keys and certificates: make new?
