@@ -27,10 +27,16 @@ def _lines(entries: Iterable[Entry], setting) -> str:
     return "\n".join(out) + "\n"
 
 
+# Printable ASCII but `\`, and no leading space: what java_value leaves as it is (empty too).
+_JAVA_AS_IS = re.compile(r"(?:[!-\[\]-~][ -\[\]-~]*)?")
+
+
 def java_value(value: str) -> str:
     r"""A value as java.util.Properties.load reads it back: that reads ISO-8859-1 and takes `\` as an
     escape, and Kafka loads its files with it (Utils.loadProps), so escape `\`, a leading space and
     anything outside printable ASCII. `=`, `:`, `#` and `!` inside a value are literal there."""
+    if _JAVA_AS_IS.fullmatch(value):  # nearly every value: printed as it is
+        return value
     out = []
     for i, ch in enumerate(value):
         if ch == "\\":
