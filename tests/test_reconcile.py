@@ -595,6 +595,35 @@ def test_a_file_in_a_later_batch_unlike_the_plan_stops_apply_before_anything_is_
         assert (project / "out/.tlsgen/state.json").exists() is not broken  # written as it went, put in place last
 
 
+@pytest.mark.parametrize("in_the_way", ["symlink", "file", None])  # None: the control
+def test_staging_refuses_a_symlink_or_a_file_where_a_directory_goes(tmp_path, in_the_way):
+    """Staging checks each directory once for many files (out/clients/ once for every client), and still
+    refuses a symlink or a file in a directory's place, writing nothing through it."""
+    from tlsgen.diagnostics import UserError
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = OutDir(tmp_path / "out")
+    (tmp_path / "out/clients").mkdir(parents=True)
+    if in_the_way == "symlink":
+        (tmp_path / "out/clients/b").symlink_to(elsewhere, target_is_directory=True)
+    elif in_the_way == "file":
+        (tmp_path / "out/clients/b").write_text("x")
+    with out.staging() as staging:
+        staging.add("clients/a/key.pem", b"a", 0o600)
+        if in_the_way is None:
+            staging.add("clients/b/key.pem", b"b", 0o600)
+            staging.commit()
+        else:
+            with pytest.raises(UserError, match="symlink" if in_the_way == "symlink" else "is a file where"):
+                staging.add("clients/b/key.pem", b"b", 0o600)
+    assert list(elsewhere.iterdir()) == []
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.pem"))
+    assert written == (["clients/a/key.pem", "clients/b/key.pem"] if in_the_way is None else [])
+    if in_the_way is None:
+        assert oct((tmp_path / "out/clients/b").stat().st_mode & 0o777) == "0o700"
+
+
 @pytest.mark.parametrize("files", [10, 200])  # one thread, and shared among threads
 def test_a_commit_puts_every_file_in_place_and_a_failed_rename_loses_nothing(tmp_path, files):
     """Every file in place; when one rename fails, commit raises once no rename is running any more,

@@ -135,27 +135,31 @@ class OutDir:
         current = self.root
         for part in PurePosixPath(rel).parts[:-1]:
             current = current / part
-            if current.is_symlink():
-                raise UserError.single(
-                    f"{display_path(current)} is a symlink; tlsgen never writes through symlinks inside its output",
-                    "replace it with a real directory, or remove it and let apply create it")
-            if current.exists() and not current.is_dir():
-                raise UserError.single(f"{display_path(current)} is a file where tlsgen needs a directory",
-                                       "move it away")
+            _is_dir(current)
 
-    def make_dirs(self, rel: str, owner: tuple[int, int | None] | None = None) -> None:
-        """Create the directories of `rel` (0700); `owner` gets the file's own directory."""
-        with os_errors(self.root, "create"):
-            self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        current = self.root
-        for part in PurePosixPath(rel).parts[:-1]:
+    def make_dirs(self, rel: str, owner: tuple[int, int | None] | None = None, known: set[str] | None = None) -> None:
+        """Create the directories of `rel` (0700), refusing a symlink or a file on the way (check_dirs);
+        `owner` gets the file's own directory. `known`: directories (relative to out/, "" for out/
+        itself) already checked and made, skipped, and added to as they are: Staging's many files
+        check out/clients/ once, not once per client (400 stat calls fewer at 50 clients)."""
+        known = set() if known is None else known
+        if "" not in known:
+            with os_errors(self.root, "create"):
+                self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            known.add("")
+        current, parts = self.root, PurePosixPath(rel).parts[:-1]
+        for i, part in enumerate(parts):
             current = current / part
-            if not current.is_dir():
+            directory = "/".join(parts[:i + 1])
+            if directory in known:
+                continue
+            if not _is_dir(current):
                 with os_errors(current, "create"):
                     # exist_ok: another apply may make it between the check and here (two first applies
                     # race to make .tlsgen/ before the lock); a file in its place still raises.
                     current.mkdir(mode=DIR_MODE, exist_ok=True)
                     os.chmod(current, DIR_MODE)  # mkdir's mode is filtered by the umask
+            known.add(directory)
         if owner is not None and current != self.root:
             _chown(current, owner)
 
@@ -360,6 +364,22 @@ def _discard(fd: int, tmp: str) -> None:
     Path(tmp).unlink(missing_ok=True)
 
 
+def _is_dir(path: Path) -> bool:
+    """Whether a directory is there (one lstat); a symlink or a file in its place is a user error."""
+    with os_errors(path, "read"):
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return False
+    if stat.S_ISLNK(mode):
+        raise UserError.single(
+            f"{display_path(path)} is a symlink; tlsgen never writes through symlinks inside its output",
+            "replace it with a real directory, or remove it and let apply create it")
+    if not stat.S_ISDIR(mode):
+        raise UserError.single(f"{display_path(path)} is a file where tlsgen needs a directory", "move it away")
+    return True
+
+
 def _in_pieces(data: Data, size: int = 1 << 20) -> Iterator[bytes]:
     """The bytes to write, in pieces of about `size`: a file's bytes, or a stream of small chunks
     (the state) joined up so that neither all of it nor one write per chunk is needed."""
@@ -476,7 +496,8 @@ class Staging:
     def __init__(self, out: OutDir, progress=lambda done: None):
         self.out, self.progress = out, progress
         self.staged: list[str] = []  # paths relative to out/ (the artifacts' own strings: nothing new per file)
-        self.ready: set[str] = set()  # directories checked and made
+        self.ready: set[str] = set()  # directories of staged files, checked and made
+        self.known: set[str] = set()  # those and their parents (OutDir.make_dirs)
 
     def __enter__(self) -> Staging:
         return self
@@ -491,8 +512,7 @@ class Staging:
     def add(self, rel: str, data: Data, mode: int, owner: tuple[int, int | None] | None = None) -> None:
         directory = rel.rsplit("/", 1)[0] if "/" in rel else ""
         if directory not in self.ready:
-            self.out.check_dirs(rel)
-            self.out.make_dirs(rel, owner)
+            self.out.make_dirs(rel, owner, self.known)
             self.ready.add(directory)
         self.out._stage(self.out._os_path(rel), data, mode, owner)
         self.staged.append(rel)
