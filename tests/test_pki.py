@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import jks.rfc7292
@@ -480,6 +481,40 @@ def test_start_generate_keys_returns_at_once_and_waits_when_called(monkeypatch):
     assert len({pki.spki_fingerprint(k) for k in keys}) == 3
     with pytest.raises(ValueError, match="unknown key type"):
         pki.start_generate_keys(["rsa-1024"])
+
+
+def test_keys_are_made_in_the_order_asked_for_and_their_threads_end_when_none_waits(monkeypatch):
+    """One queue for the process: the keys of a first request are all made before those of a later
+    one, whatever calls asked (apply's next batches wait on theirs in turn), by at most one thread per
+    core; the threads end once no key is waiting, so the process may fork again (workers.can_fork)."""
+    if not pki._KEYGEN_RELEASES_GIL:
+        pytest.skip("cryptography < 47: keys are made when the result is called")
+    made, release = [], threading.Event()
+    real = pki.generate_key
+
+    def recorded(key_type):
+        made.append(key_type)
+        assert release.wait(30)
+        return real("ec-p256")
+
+    monkeypatch.setattr(pki, "generate_key", recorded)
+    before = threading.active_count()
+    for cores in (1, 2):  # one thread: the order is exact; two: a thread per core, whatever was asked
+        made.clear()
+        release.clear()
+        monkeypatch.setattr(workers, "cpu_count", lambda: cores)
+        first = pki.start_generate_keys(["rsa-2048"] * 4)
+        second = pki.start_generate_keys(["rsa-3072"] * 4)
+        assert threading.active_count() == before + cores
+        release.set()
+        assert len(first()) == len(second()) == 4
+        if cores == 1:
+            assert made == ["rsa-2048"] * 4 + ["rsa-3072"] * 4  # the control of a pool per request: interleaved
+        for _ in range(100):
+            if threading.active_count() == before:
+                break
+            time.sleep(0.05)
+        assert threading.active_count() == before and workers.can_fork() == (before == 1)
 
 
 def test_keys_made_ahead_are_taken_first_by_type_and_cancel_drops_the_rest():

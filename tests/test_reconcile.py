@@ -712,6 +712,24 @@ def test_the_state_written_record_by_record_is_the_state_written_whole(tmp_path)
     assert (tmp_path / "out" / STATE).read_bytes() == before
 
 
+@pytest.mark.parametrize("files", [0, 1, 31, 33, 640, 2048, 2049, 3639, 9000])
+def test_batches_cover_every_file_once_and_end_small_when_rsa_keys_are_made(files):
+    """Batches of at most WRITE_BATCH files, in order, each file in one; when the apply makes RSA keys
+    the last batch holds at most LAST_BATCH files, so that little is left to do once the last key is
+    made (the control: without RSA keys the batches stay whole)."""
+    from tlsgen.reconcile.apply import LAST_BATCH, WRITE_BATCH, batches
+
+    for slow_keys in (True, False):
+        bounds = batches(files, slow_keys)
+        assert [i for start, stop in bounds for i in range(start, stop)] == list(range(files))
+        assert all(0 < stop - start <= WRITE_BATCH for start, stop in bounds)
+        if files > LAST_BATCH and slow_keys:
+            assert bounds[-1][1] - bounds[-1][0] <= LAST_BATCH
+        if not slow_keys:
+            assert len(bounds) == -(-files // WRITE_BATCH)
+            assert files % WRITE_BATCH <= LAST_BATCH or bounds[-1][1] - bounds[-1][0] > LAST_BATCH
+
+
 def test_a_plan_renders_only_the_files_it_compares(tmp_path, monkeypatch):
     """A new file is created whatever it holds: the plan of a cold apply renders none (apply builds
     each once). Over an applied tree it renders each existing file to compare with what it holds,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
+import threading
 from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence, Union
@@ -78,6 +79,12 @@ def generate_key(key_type: str) -> PrivateKey:
 
 
 _RSA_SIZES = {"rsa-2048": 2048, "rsa-3072": 3072, "rsa-4096": 4096}
+
+
+def is_rsa(key_type: str) -> bool:
+    """An RSA key type: ~50 ms of a core to make (rsa-2048) or more, where an EC key takes microseconds."""
+    return key_type in _RSA_SIZES
+
 # cryptography releases the GIL while OpenSSL generates an RSA key from 47.0 on (pyca/cryptography
 # #14370): threads then use every core, with nothing to start (bench/crypto.py, 2 cores, a core
 # free: two threads made rsa-2048 keys 1.81× as fast as one, the GIL-free control 1.78×).
@@ -175,11 +182,50 @@ class KeysAhead:
 
 
 def _started(key_types: list[str]) -> list[Future]:
-    """One key per type under way in background threads, one per core, which end once all are made."""
-    pool = _keygen_threads()
-    futures = [pool.submit(generate_key, t) for t in key_types]
-    pool.shutdown(wait=False)
-    return futures
+    """One key per type under way in background threads (_KeyQueue)."""
+    return _QUEUE.submit(key_types)
+
+
+class _KeyQueue:
+    """Keys made in the order they were asked for, whoever asked, by up to one thread per core.
+
+    One queue for the process: apply asks for each batch's keys before it needs them, and a batch
+    waits for its own, so the keys asked for first must be made first (a pool per request would make
+    later batches' keys beside earlier ones, and leave them all to finish together at the end). A
+    thread ends as soon as no key is waiting: a process with no key to make has no other thread, and
+    may fork (workers.can_fork)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: deque[tuple[str, Future]] = deque()
+        self._threads = 0
+
+    def submit(self, key_types: list[str]) -> list[Future]:
+        from concurrent.futures import Future  # ~12 ms to import (logging): only when used
+
+        futures = [Future() for _ in key_types]
+        with self._lock:
+            self._waiting.extend(zip(key_types, futures))
+            for _ in range(min(workers.cpu_count(), len(self._waiting)) - self._threads):
+                self._threads += 1
+                threading.Thread(target=self._make, name="tlsgen-keygen", daemon=True).start()
+        return futures
+
+    def _make(self) -> None:
+        while True:
+            with self._lock:
+                if not self._waiting:
+                    self._threads -= 1
+                    return
+                key_type, future = self._waiting.popleft()
+            if future.set_running_or_notify_cancel():  # False: cancelled while it waited
+                try:
+                    future.set_result(generate_key(key_type))
+                except BaseException as exc:
+                    future.set_exception(exc)
+
+
+_QUEUE = _KeyQueue()
 
 
 def _keygen_threads(threads: int | None = None):

@@ -84,7 +84,7 @@ def apply_plan(plan: Plan, out: OutDir, progress: Progress = lambda msg: None, s
 def write_files(plan: Plan, materials: Materials, out: OutDir, state: StateWriter, progress: Progress,
                 ahead: pki.KeysAhead | None = None) -> None:
     """Every file the plan writes, in batches: the batch's entity keys and certificates made (the
-    next batch's keys started meanwhile), its files built, checked, staged and recorded, then the keys
+    next batches' keys started meanwhile), its files built, checked, staged and recorded, then the keys
     and certificates let go; all put in place at the end. A large apply never holds every file's
     bytes, record, key or certificate."""
     entities, writes = plan.spec.entities, plan.of_type(WriteFile)
@@ -94,23 +94,29 @@ def write_files(plan: Plan, materials: Materials, out: OutDir, state: StateWrite
     if stores_to_build:
         progress(f"building {stores_to_build} stores…")
     last_file = {step.artifact.name: i for i, step in enumerate(writes)}  # of each CA and entity
-    starts = range(0, len(writes), WRITE_BATCH)
-    batch_names = [[n for n in dict.fromkeys(step.artifact.name for step in writes[start:start + WRITE_BATCH])
-                    if n in entities] for start in starts]
-    # The next batch's keys are made while this batch is signed, built and staged: RSA key generation
-    # runs in threads that leave the GIL, so the core that would wait for this batch's serial work
-    # makes keys instead (one batch ahead: no more keys are held than two batches need). 300 rsa-2048
-    # clients: 0.965× the time of making each batch's keys when its turn comes (paired runs).
-    def start_keys(names: list[str]) -> Callable[[], None]:
-        return start_making_keys([keys_to_make.pop(n) for n in names if n in keys_to_make], materials, ahead)
+    bounds = batches(len(writes), slow_keys=any(pki.is_rsa(s.key_type) for s in keys_to_make.values()))
+    batch_names = [[n for n in dict.fromkeys(step.artifact.name for step in writes[start:stop]) if n in entities]
+                   for start, stop in bounds]
+    # The keys of the next WRITE_BATCH files are made while this batch is signed, built and staged:
+    # RSA key generation runs in threads that leave the GIL, so the core that would wait for this
+    # batch's serial work makes keys instead (no more keys are held than two full batches need).
+    # 300 rsa-2048 clients: 0.965× the time of making each batch's keys when its turn comes (paired runs).
+    waits: dict[int, Callable[[], None]] = {}  # by batch: its keys, once started, until it is written
+    started = 0  # batches whose keys are under way
 
-    next_keys = start_keys(batch_names[0] if batch_names else [])
+    def start_keys(i: int) -> None:
+        """Start the keys of batch i and of every batch that starts in the WRITE_BATCH files after it."""
+        nonlocal started
+        while started < len(bounds) and (started <= i or bounds[started][0] < bounds[i][1] + WRITE_BATCH):
+            steps = [keys_to_make.pop(n) for n in batch_names[started] if n in keys_to_make]
+            waits[started] = start_making_keys(steps, materials, ahead)
+            started += 1
+
     with out.staging(lambda done: progress(f"wrote {done}/{len(writes)} files")) as staging:
-        for i, start in enumerate(starts):
-            batch, names = writes[start:start + WRITE_BATCH], batch_names[i]
-            next_keys()
-            if i + 1 < len(batch_names):
-                next_keys = start_keys(batch_names[i + 1])
+        for i, (start, stop) in enumerate(bounds):
+            batch, names = writes[start:stop], batch_names[i]
+            start_keys(i)
+            waits.pop(i)()
             issue_certificates([leaves_to_sign.pop(n) for n in names if n in leaves_to_sign], materials, plan)
             records = {}
             for step, data in build_files(batch, materials):
@@ -127,6 +133,26 @@ def write_files(plan: Plan, materials: Materials, out: OutDir, state: StateWrite
 
 
 WRITE_BATCH = 2048  # files built, then staged, at a time: ~1 MB (~170 entities), still work for every core
+LAST_BATCH = 32  # files: the last batch of an apply that waits for RSA keys (batches)
+
+
+def batches(files: int, slow_keys: bool = False) -> list[tuple[int, int]]:
+    """Where each batch of files starts and stops: WRITE_BATCH files at a time; with `slow_keys` (RSA
+    keys to make) the last WRITE_BATCH are cut in halves down to LAST_BATCH. An apply that makes RSA
+    keys waits for them, and what it does with a batch once its keys are made is left when the last
+    key is: some 20 entities' signing, stores and files when that batch held 170 (~0.4 s at 300
+    clients), two entities' when it holds 32 files, while the keys of the halves are made."""
+    bounds, start = [], 0
+    while files - start > WRITE_BATCH:
+        bounds.append((start, start + WRITE_BATCH))
+        start += WRITE_BATCH
+    while slow_keys and files - start > LAST_BATCH:
+        half = (files - start + 1) // 2
+        bounds.append((start, start + half))
+        start += half
+    if files > start:
+        bounds.append((start, files))
+    return bounds
 _STORES = (content.Role.KEYSTORE, content.Role.TRUSTSTORE)
 
 
