@@ -141,6 +141,48 @@ def threads(pki, stores, world: World) -> None:
         line(label, f"{serial / threaded:5.2f}×")
 
 
+def beside(pki, stores, world: World) -> None:
+    """RSA keys made by two threads while this thread builds stores (apply's case before its last
+    keys), at Python's switch interval and at the tlsgen program's (cli.SWITCH_INTERVAL)."""
+    import threading
+
+    print("rsa-2048 keys a second on two threads, beside stores built in this thread (3 s each)")
+
+    def run(interval: float | None, build: bool) -> str:
+        made, stop, saved = [0], threading.Event(), sys.getswitchinterval()
+
+        def keys() -> None:
+            while not stop.is_set():
+                pki.generate_key("rsa-2048")
+                made[0] += 1
+        if interval is not None:
+            sys.setswitchinterval(interval)
+        threads = [threading.Thread(target=keys) for _ in range(2)]
+        for t in threads:
+            t.start()
+        start, built = time.perf_counter(), 0
+        while time.perf_counter() - start < 3:
+            if build:
+                stores.keystore_bytes("pkcs12", alias="a", key=world.rsa, chain=world.chains["rsa"],
+                                      password=PASSWORD, iterations=1000)
+                stores.truststore_bytes("pkcs12", certs=[("ca", world.ca)], password=PASSWORD, iterations=1000)
+                built += 2
+            else:
+                time.sleep(0.01)
+        seconds = time.perf_counter() - start
+        stop.set()
+        for t in threads:
+            t.join()
+        sys.setswitchinterval(saved)
+        return f"{made[0] / seconds:5.1f} keys/s, {built / seconds:5.0f} stores/s"
+
+    line("control: nothing beside them", run(None, False))
+    line(f"stores beside them, switch interval {sys.getswitchinterval() * 1000:g} ms (Python's)", run(None, True))
+    if _has("tlsgen.cli") and hasattr(importlib.import_module("tlsgen.cli"), "SWITCH_INTERVAL"):
+        interval = importlib.import_module("tlsgen.cli").SWITCH_INTERVAL
+        line(f"stores beside them, switch interval {interval * 1000:g} ms (the tlsgen program's)", run(interval, True))
+
+
 def pool(pki, stores, world: World) -> None:
     """generate_keys: one after the other, and on 2 cores (threads, forked workers, or what the tree has)."""
     print("RSA keys on 2 cores (wall s, best of 3; CPU s of worker processes in brackets)")
@@ -242,7 +284,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parent.parent,
                         help="the checkout whose tlsgen to measure (default: this one)")
-    parser.add_argument("--only", default="calls,threads,pool,stores,imports")
+    parser.add_argument("--only", default="calls,threads,beside,pool,stores,imports")
     args = parser.parse_args()
     sys.path.insert(0, str(args.tree.resolve()))
     pki = importlib.import_module("tlsgen.crypto.pki")
@@ -254,6 +296,7 @@ def main() -> None:
             importlib.import_module(module)
     world = World(pki)
     sections = {"calls": lambda: calls(pki, stores, world), "threads": lambda: threads(pki, stores, world),
+                "beside": lambda: beside(pki, stores, world),
                 "pool": lambda: pool(pki, stores, world), "stores": lambda: stores_pool(pki, stores, world),
                 "imports": lambda: imports(args.tree.resolve())}
     for name in args.only.split(","):

@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SWITCH_INTERVAL = 0.001  # seconds (entry)
+
+
 def entry() -> NoReturn:
     """The `tlsgen` program (the console script and `python -m tlsgen`): main(), then exit at once.
 
@@ -70,7 +73,13 @@ def entry() -> NoReturn:
 
     And no cyclic garbage collection, but in watch mode: a command lives for one run, and its
     collections walked every object again and again for nothing (89 collections, ~19 ms of a cold
-    apply of 50 clients; 906, ~0.5 s, of one of 5,000, whose peak stays 93 MB without them)."""
+    apply of 50 clients; 906, ~0.5 s, of one of 5,000, whose peak stays 93 MB without them).
+
+    And a thread that waits for the GIL gets it within 1 ms, not Python's 5: a thread that has made
+    an RSA key needs the GIL to hand it over and take the next, and cryptography holds it while it
+    builds a PKCS12 store, so a batch of stores built here kept the key threads from their keys (two
+    threads made 1.3 rsa-2048 keys a second beside it, 38 alone, 24 with 1 ms; bench/crypto.py)."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
     code = main(collect_garbage=False)
     for stream in (sys.stdout, sys.stderr):
         try:
