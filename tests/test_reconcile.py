@@ -565,6 +565,38 @@ def test_a_first_apply_uses_the_rsa_keys_made_while_it_planned_and_later_applies
     assert applying.keys_ahead(spec, out)._queues == {}
 
 
+def test_keys_guessed_before_the_spec_was_read_are_kept_as_far_as_the_spec_needs_them(tmp_path, monkeypatch):
+    """apply starts a few keys of the RSA type the spec's text names most before it reads the spec
+    (shortcut.first_apply_rsa, pki.keys_guessed); keys_ahead keeps those the spec needs and the apply
+    writes them. The controls: no guess for a spec that names no RSA type, or once out/ has a state."""
+    import tlsgen.reconcile.apply as applying
+    from tlsgen.crypto import pki
+    from tlsgen.reconcile.shortcut import first_apply_rsa
+
+    if not pki._KEYGEN_RELEASES_GIL:
+        pytest.skip("cryptography < 47: nothing is made ahead")
+    spec, out = rsa_project(tmp_path, monkeypatch, "{root: {}}", "root", clients=1)  # 3 keys
+    assert first_apply_rsa(tmp_path / "tls.yaml", None) == "rsa-2048"
+    ahead = pki.KeysAhead(pki.keys_guessed("rsa-2048"))
+    guessed = list(ahead._queues["rsa-2048"])
+    assert len(guessed) == 8
+    applying.keys_ahead(spec, out, ahead)
+    assert list(ahead._queues["rsa-2048"]) == guessed[:3] and all(f.cancelled() or f.running() or f.done()
+                                                                 for f in guessed[3:])
+    apply_plan(make_plan(spec, out, Options(now=datetime.now(timezone.utc))), out, ahead=ahead)
+    written = {pki.spki_fingerprint(pki.load_key(p.read_bytes(), None)) for p in (tmp_path / "out").rglob("*.key")}
+    assert written == {pki.spki_fingerprint(f.result()) for f in guessed[:3]}
+    assert first_apply_rsa(tmp_path / "tls.yaml", None) is None  # out/ has a state now
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    (other / "ec.yaml").write_text("version: 1\ncas: {root: {}}  # not rsa-4096\nbrokers: {kafka: {issuer: root}}\n")
+    assert first_apply_rsa(other / "ec.yaml", None) == "rsa-4096"  # a comment can mislead it: a guess
+    (other / "ec.yaml").write_text("version: 1\ncas: {root: {}}\nbrokers: {kafka: {issuer: root}}\n")
+    assert first_apply_rsa(other / "ec.yaml", None) is None
+    assert first_apply_rsa(other / "missing.yaml", None) is None
+
+
 def test_a_file_in_a_later_batch_unlike_the_plan_stops_apply_before_anything_is_in_place(tmp_path, monkeypatch):
     """Files of earlier batches are only staged: when a later one is not what the plan showed (a bug
     in tlsgen), apply raises InconsistentPlan, no file of the plan is in place and no temp file is left."""

@@ -40,10 +40,19 @@ def run(args) -> int:
             print_json(json_document(out=shown, applied=True))
         print("apply complete: no changes", file=human(args))
         return EXIT_OK
-    return apply_planned(args, now, spec_arg)
+    from ..crypto import pki
+
+    # A first apply's RSA keys are the slowest step: a few start now, on the core that would wait
+    # while the spec is read and planned (what reading it finds is kept, keys_ahead).
+    guessed = shortcut.first_apply_rsa(spec_arg, args.out)
+    ahead = pki.KeysAhead(pki.keys_guessed(guessed) if guessed else ())
+    try:
+        return apply_planned(args, now, spec_arg, ahead)
+    finally:
+        ahead.cancel()
 
 
-def apply_planned(args, now, spec_arg) -> int:
+def apply_planned(args, now, spec_arg, ahead) -> int:
     from ..reconcile import shortcut
     from ..reconcile.apply import apply_plan, keys_ahead
     from ..reconcile.planner import make_plan
@@ -54,16 +63,13 @@ def apply_planned(args, now, spec_arg) -> int:
     warn(warnings, args.format)
     stream = human(args)
     with out.lock(args.lock_timeout, first_apply_undone_on_error=True):
-        ahead = keys_ahead(spec, out)  # a first apply's RSA keys, made while it plans
-        try:
-            plan = make_plan(spec, out, options)  # under the lock: the plan is of what is really there
-            if not plan.empty:
-                plan.write_text(stream, verbose=args.verbose)
-            # What the next plain apply depends on (options only change this apply, not the next).
-            record = None if warnings else shortcut.record(spec_arg, args.out, spec, plan, os.geteuid())
-            apply_plan(plan, out, progress_printer(), shortcut=record, ahead=ahead)
-        finally:
-            ahead.cancel()
+        keys_ahead(spec, out, ahead)  # a first apply's RSA keys, made while it plans
+        plan = make_plan(spec, out, options)  # under the lock: the plan is of what is really there
+        if not plan.empty:
+            plan.write_text(stream, verbose=args.verbose)
+        # What the next plain apply depends on (options only change this apply, not the next).
+        record = None if warnings else shortcut.record(spec_arg, args.out, spec, plan, os.geteuid())
+        apply_plan(plan, out, progress_printer(), shortcut=record, ahead=ahead)
     if args.json:
         print_json(json_document(**plan.as_json(apply_command(args)), applied=True,
                                  warnings=[w.as_json() for w in warnings]))

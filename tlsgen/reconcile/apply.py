@@ -191,14 +191,18 @@ def _identities(plan: Plan) -> dict[str, Identity]:
     return identities
 
 
-def keys_ahead(spec, out: OutDir) -> pki.KeysAhead:
+def keys_ahead(spec, out: OutDir, ahead: pki.KeysAhead | None = None) -> pki.KeysAhead:
     """On a first apply (no state yet) every CA and entity of the spec gets a new key: start the RSA
-    ones now, while the plan is made (pki.KeysAhead), up to KEYS_AHEAD of them. Any other apply
+    ones now, while the plan is made (pki.KeysAhead), up to KEYS_AHEAD of them, keeping those of
+    `ahead` (started on a guess before the spec was read) that the spec needs. Any other apply
     makes only the keys its plan names, once it has it."""
+    ahead = ahead if ahead is not None else pki.KeysAhead()
     if os.path.lexists(out.path(STATE)):
-        return pki.KeysAhead([])
+        ahead.want([])
+        return ahead
     types = [ca.key for ca in spec.cas.values() if ca.imported is None] + [e.key for e in spec.entities.values()]
-    return pki.KeysAhead(types[:KEYS_AHEAD])
+    ahead.want(types[:KEYS_AHEAD])
+    return ahead
 
 
 KEYS_AHEAD = 256  # about the first batch's: as many as a batch holds anyway

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import stat
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -122,6 +123,25 @@ def _attributes_hold(path: Path | str, mode: int, owner: tuple | None, kind) -> 
     if owner is None or (info.st_uid == owner[0] and owner[1] in (None, info.st_gid)):
         return info.st_size
     return None
+
+
+def first_apply_rsa(spec_arg: Path, out_arg: Path | None) -> str | None:
+    """The RSA key type a first apply will most likely make, guessed before the spec is read: the
+    one its files name most, when no output it could have has a state yet (a first apply makes a key
+    for every CA and entity). Only a guess (a comment may name it too): apply starts a few keys of it
+    on a core that would wait while the spec is read (commands/apply.py), and keeps those it needs."""
+    try:
+        if any(os.path.lexists(out / ".tlsgen" / "state.json") for out in _candidates(spec_arg, out_arg)):
+            return None
+        named = Counter()
+        for file in _spec_files(spec_arg):
+            named.update(m.decode() for m in _RSA_TYPE.findall(Path(file).read_bytes()))
+    except (OSError, ValueError):
+        return None  # reading the spec will say what is wrong
+    return named.most_common(1)[0][0] if named else None
+
+
+_RSA_TYPE = re.compile(rb"\brsa-(?:2048|3072|4096)\b")
 
 
 def _candidates(spec_arg: Path, out_arg: Path | None) -> list[Path]:
