@@ -79,17 +79,16 @@ def generate_key(key_type: str) -> PrivateKey:
 
 
 _RSA_SIZES = {"rsa-2048": 2048, "rsa-3072": 3072, "rsa-4096": 4096}
-
-
-def is_rsa(key_type: str) -> bool:
-    """An RSA key type: ~50 ms of a core to make (rsa-2048) or more, where an EC key takes microseconds."""
-    return key_type in _RSA_SIZES
-
 # cryptography releases the GIL while OpenSSL generates an RSA key from 47.0 on (pyca/cryptography
 # #14370): threads then use every core, with nothing to start (bench/crypto.py, 2 cores, a core
 # free: two threads made rsa-2048 keys 1.81× as fast as one, the GIL-free control 1.78×).
 # Before 47 threads would take turns, so keys are made by forked workers instead (workers.py).
 _KEYGEN_RELEASES_GIL = int(cryptography.__version__.split(".")[0]) >= 47
+
+
+def is_rsa(key_type: str) -> bool:
+    """An RSA key type: ~50 ms of a core to make (rsa-2048) or more, where an EC key takes microseconds."""
+    return key_type in _RSA_SIZES
 
 
 def generate_keys(key_types: list[str], *, processes: int | None = None) -> list[PrivateKey]:
