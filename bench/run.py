@@ -10,6 +10,11 @@ Microbenchmarks of the crypto layer (per-call costs, threads, worker processes, 
 bench/crypto.py. On a shared machine, read the load average printed first: parallel legs only
 show their speed-up when it is below the number of cores.
 
+The two yardsticks are measured right before each cold apply they measure (the status quo before
+each 50-client one, one rsa-2048 key before each RSA one) and each pair gives a ratio, whose median
+is printed: this machine's speed drifts by 10-20% over minutes, and a yardstick measured minutes
+before would carry that drift into the ratio.
+
 Every leg is measured in the same run on the same machine and printed as one table: the median
 wall time, the cost per entity, its ratio to the status-quo script's cost per entity (measured
 in this run too), the peak resident memory of the measured process tree (wait4's ru_maxrss: the
@@ -106,19 +111,23 @@ def spec_text(clients: int, key: str = "ec-p256") -> str:
 
 
 def tlsgen_legs(clients: int, repeat: int, key: str = "ec-p256", noop: bool = True,
-                verify: bool = True) -> dict[str, Run]:
-    """Median cold apply, no-op apply and verify over `repeat` fresh projects."""
+                verify: bool = True, paired=None) -> dict[str, Run]:
+    """Median cold apply, no-op apply and verify over `repeat` fresh projects. `paired`: a yardstick
+    measured right before each cold apply (the status quo, one key), each pair's kept in "pairs"."""
     found: dict[str, list[Run]] = {"cold": [], "noop": [], "verify": []}
+    pairs = []
     for _ in range(repeat):
         tmp = new_project()
         (Path(tmp) / "tls.yaml").write_text(spec_text(clients, key))
+        yardstick = paired() if paired is not None else None
         found["cold"].append(run([*TLSGEN, "apply", "tls.yaml"], tmp))
+        pairs.append((yardstick, found["cold"][-1].seconds))
         if noop:
             found["noop"].append(min((run([*TLSGEN, "apply", "tls.yaml"], tmp) for _ in range(3)),
                                      key=lambda r: r.seconds))
         if verify:
             found["verify"].append(run([*TLSGEN, "verify", "tls.yaml"], tmp))
-    return {leg: median(runs) for leg, runs in found.items() if runs}
+    return {**{leg: median(runs) for leg, runs in found.items() if runs}, "pairs": pairs}
 
 
 def startup(cmd: list[str], times: int) -> Run:
@@ -254,27 +263,45 @@ def main() -> None:
     rows.append(Row("tlsgen --version", startup([*TLSGEN, "--version"], starts)))
     rows.append(Row("tlsgen --help", startup([*TLSGEN, "--help"], starts)))
 
-    sq_per_entity = None
-    if not args.no_status_quo:
-        sq = median([status_quo(50) for _ in range(repeat)])
-        sq_per_entity = sq.seconds / (50 + BROKERS)
-        rows.append(Row("status quo openssl+keytool, 50 clients", sq, 50 + BROKERS))
+    # The status quo and tlsgen's cold apply of the same 50 clients run in pairs, one right after the
+    # other, and each pair gives a ratio: this machine's speed drifts by 10-20% over minutes, which a
+    # status quo measured minutes before every cold apply would put into the ratio.
+    sq_runs: list[Run] = []
 
+    def status_quo_now() -> float:
+        sq_runs.append(status_quo(50))
+        return sq_runs[-1].seconds
+
+    sq_per_entity = None
     by_size = {}
     for clients in ([50] if args.quick else [50, 500]):
-        legs = by_size[clients] = tlsgen_legs(clients, repeat)
+        paired = status_quo_now if clients == 50 and not args.no_status_quo else None
+        legs = by_size[clients] = tlsgen_legs(clients, repeat, paired=paired)
         entities = clients + BROKERS
-        rows.append(Row(f"cold apply, {clients} ec clients", legs["cold"], entities))
+        note = ""
+        if paired is not None:
+            sq = median(sq_runs)
+            sq_per_entity = sq.seconds / (50 + BROKERS)
+            rows.append(Row("status quo openssl+keytool, 50 clients", sq, 50 + BROKERS))
+            ratios = sorted(sq_s / cold_s for sq_s, cold_s in legs["pairs"])
+            note = (f"{statistics.median(ratios):.1f}× the status quo run just before it (median of "
+                    f"{', '.join(f'{r:.1f}' for r in ratios)})")
+        rows.append(Row(f"cold apply, {clients} ec clients", legs["cold"], entities, note=note))
         rows.append(Row(f"no-op apply, {clients} ec clients", legs["noop"], entities,
                         target=0.3 if clients == 500 else None))
         rows.append(Row(f"verify, {clients} ec clients", legs["verify"], entities))
 
-    one_key = rsa_key_seconds(20 if args.quick else 150)
+    # One rsa-2048 key is measured right before each cold apply, for the same reason as the status quo.
     keys = rsa_clients + BROKERS + CAS
-    rsa_legs = tlsgen_legs(rsa_clients, repeat, key="rsa-2048", noop=False)
+    rsa_legs = tlsgen_legs(rsa_clients, repeat, key="rsa-2048", noop=False,
+                           paired=lambda: rsa_key_seconds(20 if args.quick else 150))
+    one_key = statistics.median(key_s for key_s, _ in rsa_legs["pairs"])
+    ratios = sorted(cold_s / (keys * key_s / n) for key_s, cold_s in rsa_legs["pairs"])
     rows.append(Row(f"cold apply, {rsa_clients} rsa-2048 clients", rsa_legs["cold"], rsa_clients + BROKERS,
                     target=1.2 * keys * one_key / n,
-                    note=f"one rsa-2048 key {one_key * 1000:.0f} ms; {keys} keys on {n} cores"))
+                    note=f"one rsa-2048 key {one_key * 1000:.0f} ms; {keys} keys on {n} cores; "
+                         f"{statistics.median(ratios):.2f}× the keys alone, each run against the key measured "
+                         f"just before it (median of {', '.join(f'{r:.2f}' for r in ratios)}; target ≤ 1.2)"))
     rows.append(Row(f"verify, {rsa_clients} rsa-2048 clients", rsa_legs["verify"], rsa_clients + BROKERS,
                     target=2.0 if rsa_clients >= 300 else None))
 
