@@ -151,8 +151,7 @@ class OutDir:
         current, parts = self.root, PurePosixPath(rel).parts[:-1]
         for i, part in enumerate(parts):
             current = current / part
-            above = i + 1 < len(parts)
-            directory = "/".join(parts[:i + 1]) if above else None
+            directory = "/".join(parts[:i + 1])
             if directory in known:
                 continue
             if not _is_dir(current):
@@ -161,7 +160,7 @@ class OutDir:
                     # race to make .tlsgen/ before the lock); a file in its place still raises.
                     current.mkdir(mode=DIR_MODE, exist_ok=True)
                     os.chmod(current, DIR_MODE)  # mkdir's mode is filtered by the umask
-            if above:
+            if i + 1 < len(parts):  # not the file's own
                 known.add(directory)
         if owner is not None and current != self.root:
             _chown(current, owner)

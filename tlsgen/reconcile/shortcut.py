@@ -9,6 +9,9 @@ with no options checks those first, then re-hashes every managed file against th
 modes and owners; when everything matches, nothing could have changed the plan, and it stops there.
 Anything that does not match (or cannot be read) simply takes the ordinary path.
 
+As cheaply, before the spec is read, it guesses the RSA key type a first apply will make
+(first_apply_rsa), so that apply can start making keys on a core that would otherwise wait.
+
 Only the standard library is imported here: that is the point.
 """
 
