@@ -595,6 +595,7 @@ def test_keys_guessed_before_the_spec_was_read_are_kept_as_far_as_the_spec_needs
     (other / "ec.yaml").write_text("version: 1\ncas: {root: {}}\nbrokers: {kafka: {issuer: root}}\n")
     assert first_apply_rsa(other / "ec.yaml", None) is None
     assert first_apply_rsa(other / "missing.yaml", None) is None
+    assert pki.keys_guessed(None) == pki.keys_guessed("rsa-1024") == []  # no guess; a size tlsgen never makes
 
 
 def test_a_file_in_a_later_batch_unlike_the_plan_stops_apply_before_anything_is_in_place(tmp_path, monkeypatch):

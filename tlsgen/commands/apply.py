@@ -44,8 +44,7 @@ def run(args) -> int:
 
     # A first apply's RSA keys are the slowest step: a few start now, on the core that would wait
     # while the spec is read and planned (what reading it finds is kept, keys_ahead).
-    guessed = shortcut.first_apply_rsa(spec_arg, args.out)
-    ahead = pki.KeysAhead(pki.keys_guessed(guessed) if guessed else ())
+    ahead = pki.KeysAhead(pki.keys_guessed(shortcut.first_apply_rsa(spec_arg, args.out)))
     try:
         return apply_planned(args, now, spec_arg, ahead)
     finally:

@@ -108,7 +108,9 @@ def generate_keys(key_types: list[str], *, processes: int | None = None) -> list
     rsa_slots = [i for i, t in enumerate(key_types) if t in _RSA_SIZES]
     processes = min(processes or workers.cpu_count(), len(rsa_slots))
     if processes > 1 and _KEYGEN_RELEASES_GIL:
-        with _keygen_threads(processes) as pool:
+        from concurrent.futures import ThreadPoolExecutor  # ~12 ms to import (logging): only when used
+
+        with ThreadPoolExecutor(processes, thread_name_prefix="tlsgen-keygen") as pool:
             for i, key in zip(rsa_slots, pool.map(generate_key, [key_types[i] for i in rsa_slots])):
                 keys[i] = key
     elif processes > 1 and workers.can_fork():
@@ -187,10 +189,11 @@ class KeysAhead:
         self._queues.clear()
 
 
-def keys_guessed(key_type: str) -> list[str]:
+def keys_guessed(key_type: str | None) -> list[str]:
     """The keys to start for a spec not read yet whose text names this RSA type: what one core makes
     in the ~0.4 s that reading the spec and importing what apply needs take on the other (8
-    rsa-2048, 2 rsa-3072, 1 rsa-4096). KeysAhead.want keeps those the spec asks for."""
+    rsa-2048, 2 rsa-3072, 1 rsa-4096); none for no guess or a type tlsgen does not make.
+    KeysAhead.want keeps those the spec asks for."""
     return [key_type] * max(1, round(GUESS_SECONDS / _KEY_SECONDS[key_type])) if key_type in _RSA_SIZES else []
 
 
@@ -243,12 +246,6 @@ class _KeyQueue:
 
 
 _QUEUE = _KeyQueue()
-
-
-def _keygen_threads(threads: int | None = None):
-    from concurrent.futures import ThreadPoolExecutor  # ~12 ms to import (logging): only when used
-
-    return ThreadPoolExecutor(threads or workers.cpu_count(), thread_name_prefix="tlsgen-keygen")
 
 
 def _rsa_key_der(size: int) -> bytes:

@@ -221,8 +221,7 @@ class OutDir:
         """A file written piece by piece, maybe while the caller does other work (apply's state, a
         record per file as each is known): the block gets a function that appends bytes; the file is
         made durable and put in place when the block ends without an error, its temp file deleted when not."""
-        self.check_dirs(rel)
-        self.make_dirs(rel, owner)
+        self.make_dirs(rel, owner)  # refuses a symlink or a file on the way, as check_dirs
         target = self.path(rel)
         tmp, fd = self._open_temp(target, mode, owner)
 

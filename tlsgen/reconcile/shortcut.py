@@ -144,7 +144,7 @@ def first_apply_rsa(spec_arg: Path, out_arg: Path | None) -> str | None:
     return named.most_common(1)[0][0] if named else None
 
 
-_RSA_TYPE = re.compile(rb"\brsa-(?:2048|3072|4096)\b")
+_RSA_TYPE = re.compile(rb"\brsa-\d+\b")  # which sizes tlsgen makes is pki's to say (keys_guessed)
 
 
 def _candidates(spec_arg: Path, out_arg: Path | None) -> list[Path]:
