@@ -282,3 +282,23 @@ def test_parsing_the_command_line_imports_no_heavy_dependency():
     assert heavy_imports() == []
     # the control: the probe sees them once the validate path is imported
     assert heavy_imports("import tlsgen.model.read") == ["cryptography", "pydantic", "yaml"]
+
+
+APPLY_THEN_MODULES = """
+import json, sys
+from tlsgen.cli import main
+code = main(["apply", sys.argv[1]])
+print(json.dumps([code, sorted({m for m in sys.modules if m in ("concurrent.futures", "logging")})]))
+"""
+
+
+@pytest.mark.parametrize("key, expected", [("ec-p256", []), ("rsa-2048", ["concurrent.futures", "logging"])])
+def test_an_apply_without_rsa_keys_imports_no_key_thread_machinery(tmp_path, key, expected):
+    # concurrent.futures brings logging: ~10 ms of a 0.5 s cold apply, for RSA keys made in threads only.
+    # The rsa-2048 case is the control: the probe sees both once keys are made in threads.
+    (tmp_path / "tls.yaml").write_text(f"version: 1\ndefaults: {{key: {key}}}\ncas: {{root: {{}}}}\n"
+                                       "clients: {app: {issuer: root}}\n")
+    result = subprocess.run([sys.executable, "-c", APPLY_THEN_MODULES, "tls.yaml"], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == [0, expected]

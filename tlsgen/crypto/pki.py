@@ -175,6 +175,8 @@ class KeysAhead:
             while len(queue) > wanted[key_type]:
                 queue.pop().cancel()  # the latest asked for: the most likely not begun
         missing = [t for t, n in wanted.items() for _ in range(n - len(self._queues.get(t, ())))]
+        if not missing:  # no key to start (no RSA key in the spec): not even the import _started costs
+            return
         for key_type, future in zip(missing, _started(missing)):
             self._queues.setdefault(key_type, deque()).append(future)
 
