@@ -21,7 +21,8 @@ in this run too), the peak resident memory of the measured process tree (wait4's
 largest of the process and the children it waited for) and, where issue 18 sets one, the target.
 
 Legs:
-- start-up: `python -c pass` (the floor: this interpreter's own start), `tlsgen --version`, `--help`;
+- start-up: `python -c pass` (the floor: this interpreter's own start), `tlsgen --version`, `--help`,
+  and the import floor of an apply: pydantic with one model, cryptography and yaml imported;
 - status quo: for each entity the openssl/keytool steps the seed tutorials use (key, CSR, sign,
   `openssl pkcs12 -export`, `keytool -importcert` truststore), ec-p256 like the tlsgen legs;
 - cold apply (empty out/ → every file), no-op apply (nothing changed) and verify, for 50 and 500
@@ -154,6 +155,9 @@ def rsa_key_seconds(keys: int, threads: int = 1) -> float:
     return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
 
 
+IMPORT_FLOOR = ("import yaml, cryptography.x509\nfrom cryptography.hazmat.primitives.serialization import pkcs12\n"
+                "from pydantic import BaseModel\nclass Model(BaseModel):\n    x: int = 0\n")
+
 STATUS_QUO = r"""
 set -e
 pw=changeit
@@ -273,6 +277,9 @@ def main() -> None:
     rows.append(Row("python -c pass", startup([sys.executable, "-c", "pass"], starts)))
     rows.append(Row("tlsgen --version", startup([*TLSGEN, "--version"], starts)))
     rows.append(Row("tlsgen --help", startup([*TLSGEN, "--help"], starts)))
+    # What any apply pays before tlsgen's own code runs: the interpreter, the three libraries it reads
+    # and writes with, and pydantic's first model (which imports importlib.metadata for its plugins).
+    rows.append(Row("imports: pydantic, cryptography, yaml", startup([sys.executable, "-c", IMPORT_FLOOR], starts)))
 
     # The status quo and tlsgen's cold apply of the same 50 clients run in pairs, one right after the
     # other, and each pair gives a ratio: this machine's speed drifts by 10-20% over minutes, which a
