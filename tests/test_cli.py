@@ -294,7 +294,7 @@ print(json.dumps([code, sorted({m for m in sys.modules if m in ("concurrent.futu
 
 @pytest.mark.parametrize("key, expected", [("ec-p256", []), ("rsa-2048", ["concurrent.futures", "logging"])])
 def test_an_apply_without_rsa_keys_imports_no_key_thread_machinery(tmp_path, key, expected):
-    # concurrent.futures brings logging: ~10 ms of a 0.5 s cold apply, for RSA keys made in threads only.
+    # concurrent.futures brings logging: ~5 ms of a 0.5 s cold apply, for RSA keys made in threads only.
     # The rsa-2048 case is the control: the probe sees both once keys are made in threads.
     (tmp_path / "tls.yaml").write_text(f"version: 1\ndefaults: {{key: {key}}}\ncas: {{root: {{}}}}\n"
                                        "clients: {app: {issuer: root}}\n")
