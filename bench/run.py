@@ -316,8 +316,8 @@ def main() -> None:
 
     # Right before each RSA cold apply, for the same reason as the status quo: the time of one rsa-2048
     # key on one core (issue 18's yardstick: keys × one key / cores), and the time per key when every
-    # core makes keys at once, which is the floor the apply can reach: two cores here make keys
-    # 1.6-2.0× as fast as one, not always 2×.
+    # core makes keys at once, which is the floor the apply can reach: two cores here made keys
+    # 1.70-2.05× as fast as one in the runs of 2026-12-03, not always 2×.
     keys = rsa_clients + BROKERS + CAS
     samples = 20 if args.quick else 150
     rsa_legs = tlsgen_legs(rsa_clients, repeat, key="rsa-2048", noop=False,
