@@ -98,7 +98,11 @@ def test_files_a_killed_apply_wrote_are_removed_when_the_spec_drops_their_entity
     root = project(tmp_path, spec_text(clients=20))
     assert crashed(root, 500).returncode == -signal.SIGKILL  # among the renames: some files in place, not all
     files = [p for p in (root / "out").rglob("*") if p.is_file() and ".tlsgen" not in p.parts]
-    assert [p for p in files if TMP_MARK in p.name] and (root / "out/clients/app-9/app-9.key").exists()
+    # Which files are in place depends on how the rename threads took turns: any of the clients dropped
+    # below will do (app-9.key alone was not in place in about one run of fifteen).
+    placed = [p for p in files if TMP_MARK not in p.name and p.parent.parent.name == "clients"
+              and p.parent.name not in ("app-0", "app-1")]
+    assert [p for p in files if TMP_MARK in p.name] and placed
     project(tmp_path, spec_text(clients=2))
     result = ok(apply(root))
     assert "left by an interrupted apply" in result.stdout
