@@ -114,10 +114,10 @@ def spec_text(clients: int, key: str = "ec-p256") -> str:
 
 def tlsgen_legs(clients: int, repeat: int, key: str = "ec-p256", noop: bool = True,
                 verify: bool = True, paired=None, colds: int = 1) -> dict[str, Run]:
-    """Median cold apply, no-op apply and verify over `repeat` fresh projects. `paired`: a yardstick
-    measured right before the cold applies it measures (the status quo, the keys), `colds` of them,
-    each of a new project; each (yardstick, cold apply) pair is kept in "pairs", the first of each
-    yardstick's in "firsts"."""
+    """Median cold apply over `repeat` × `colds` fresh projects, and no-op apply and verify over the
+    first of each `colds`. `paired`: a yardstick measured right before the `colds` cold applies it
+    measures (the status quo, the keys); each (yardstick, cold apply) pair is kept in "pairs", the
+    first of each yardstick's in "firsts"."""
     found: dict[str, list[Run]] = {"cold": [], "noop": [], "verify": []}
     pairs, firsts = [], []
     for _ in range(repeat):
