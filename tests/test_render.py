@@ -259,36 +259,15 @@ def test_java_properties_escape_what_properties_load_would_eat():
     assert java_value("p=a:s!s#") == "p=a:s!s#"
 
 
-def _properties_load(text: str) -> str:
-    """A value as java.util.Properties.load reads it: ISO-8859-1, `\\uXXXX` UTF-16 units, `\\t` and
-    friends, `\\` before any other character drops, and leading spaces are skipped."""
-    text = text.encode("latin-1").decode("latin-1").lstrip(" ")
-    units, i = [], 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            nxt = text[i + 1]
-            if nxt == "u":
-                units.append(int(text[i + 2:i + 6], 16))
-                i += 6
-                continue
-            ch, i = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}.get(nxt, nxt), i + 1
-        units.append(ord(ch))
-        i += 1
-    return b"".join(u.to_bytes(2, "big") for u in units).decode("utf-16-be")
-
-
-def test_every_character_is_read_back_as_it_was_written():
-    """Plain values go out as they are, everything else escaped: either way Properties.load reads
-    back the value, from printable ASCII only (what ISO-8859-1 and every editor keep)."""
+def test_every_value_is_written_in_printable_ascii():
+    """Plain values go out as they are, everything else escaped, in printable ASCII only (what ISO-8859-1
+    and every editor keep). That java.util.Properties.load reads each back as it was is checked with
+    Java itself (interop/test_consumer_configs.py)."""
     for code in [*range(0x180), 0x2028, 0xFEFF, 0x1F600]:
         ch = chr(code)
         for value in (ch, f" {ch}", f"a{ch}", f"{ch}\\ b", f"{ch}{ch} "):
             written = java_value(value)
             assert all(" " <= c <= "~" for c in written), (value, written)
-            assert _properties_load(written) == value, (value, written)
-    assert _properties_load(r"\u00e9") == "é" != r"\u00e9"  # the control: the reader does unescape
-    assert _properties_load(" x") != " x"  # and eats a leading space, which java_value escapes
 
 
 # --- librdkafka ---------------------------------------------------------------------------------

@@ -24,6 +24,9 @@
 //   jvm-default-client --connect HOST --port N --host NAME
 //           the same with SSLContext.getDefault() only, configured by -Djavax.net.ssl.* (as a Kafka
 //           Connect connector such as MongoDB's sees them through KAFKA_OPTS)
+//   properties --file F
+//           loads F with java.util.Properties.load(InputStream), as Kafka's Utils.loadProps does, and
+//           prints "<key> <UTF-16 code units of its value, in hex, comma-separated>" per key, sorted
 
 import java.io.BufferedReader;
 import java.io.ByteArrayInputStream;
@@ -70,7 +73,7 @@ public final class JsseProbe {
 
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
-            System.err.println("usage: JsseProbe list|server|client|jvm-default-client --option value ...");
+            System.err.println("usage: JsseProbe list|server|client|jvm-default-client|properties --option value ...");
             System.exit(2);
         }
         Map<String, String> opts = options(args);
@@ -80,6 +83,7 @@ public final class JsseProbe {
                 case "server": server(opts); break;
                 case "client": client(opts, kafkaContext(opts)); break;
                 case "jvm-default-client": client(opts, SSLContext.getDefault()); break;
+                case "properties": properties(opts); break;
                 default: throw new IllegalArgumentException("unknown mode " + args[0]);
             }
         } catch (Exception e) {
@@ -225,6 +229,20 @@ public final class JsseProbe {
             } else {
                 System.out.println("ALIAS " + alias + " other");
             }
+        }
+        System.out.flush();
+    }
+
+    private static void properties(Map<String, String> o) throws Exception {
+        java.util.Properties props = new java.util.Properties();
+        try (InputStream in = Files.newInputStream(Path.of(o.get("file")))) {
+            props.load(in);
+        }
+        for (String key : new java.util.TreeSet<>(props.stringPropertyNames())) {
+            StringBuilder units = new StringBuilder();
+            for (char c : props.getProperty(key).toCharArray())
+                units.append(units.length() == 0 ? "" : ",").append(Integer.toHexString(c));
+            System.out.println(key + " " + units);
         }
         System.out.flush();
     }

@@ -176,6 +176,28 @@ def client_verified(server_output: str, name: str) -> bool:
                      re.MULTILINE) is not None
 
 
+def test_java_properties_load_reads_back_every_value_as_it_was_written(tmp_path):
+    """java_value's output, read by java.util.Properties.load as Kafka reads its files: every character
+    of 0-0x17F and three beyond, alone, after a space, after a letter, before `\\ ` and doubled before a
+    space, comes back as it was written, from the printable ASCII java_value writes (test_render)."""
+    from tlsgen.render.syntax import java_value
+
+    values = [value for ch in map(chr, [*range(0x180), 0x2028, 0xFEFF, 0x1F600])
+              for value in (ch, f" {ch}", f"a{ch}", f"{ch}\\ b", f"{ch}{ch} ")]
+    written = [java_value(value) for value in values]
+    # The controls, written raw: Java unescapes \\u00e9 and drops a leading space, as java_value expects.
+    lines = [f"v{i}={w}" for i, w in enumerate(written)] + ["raw_escape=\\u00e9", "raw_space=  x"]
+    (tmp_path / "values.properties").write_text("\n".join(lines) + "\n", encoding="latin-1")  # as Java reads it
+    result = java_probe("properties", "--file", str(tmp_path / "values.properties"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    read = {}
+    for line in result.stdout.splitlines():
+        key, _, units = line.partition(" ")
+        read[key] = b"".join(int(u, 16).to_bytes(2, "big") for u in units.split(",") if u).decode("utf-16-be")
+    assert read.pop("raw_escape") == "é" and read.pop("raw_space") == "x"
+    assert read == {f"v{i}": value for i, value in enumerate(values)}
+
+
 # --- Kafka property names and paths ---------------------------------------------------------------
 
 def test_kafka_properties_use_documented_names_and_paths_that_exist(applied):
