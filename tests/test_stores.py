@@ -20,8 +20,12 @@ from tlsgen.crypto.stores import StoreContent, StoreEntry, StoreError
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 PASSWORD = "Zq7tW2mPx9LkR4vB8nJc3HsD6fGy1aUe"
-KEYSTORE_FORMATS = {"pkcs12-modern": ("pkcs12", "modern"), "pkcs12-legacy": ("pkcs12", "legacy"),
-                    "jks": ("jks", "modern")}
+KEYSTORE_FORMATS = {"pkcs12-modern": ("pkcs12", "modern"), "pkcs12-generated": ("pkcs12", "modern"),
+                    "pkcs12-legacy": ("pkcs12", "legacy"), "jks": ("jks", "modern")}
+# "pkcs12-generated": a modern store as apply writes it for a password tlsgen generated (fewer
+# iterations, a MAC cryptography cannot write: pfx.py writes it); the others at the defaults.
+OPTIONS = {"pkcs12-generated": {"iterations": pki.GENERATED_PASSWORD_ITERATIONS,
+                                "mac_iterations": pki.GENERATED_PASSWORD_MAC_ITERATIONS}}
 # OIDs as they appear in DER, to see which algorithms a PKCS12 file uses.
 PBES2 = bytes.fromhex("2a864886f70d01050d")
 AES_256_CBC = bytes.fromhex("60864801650304012a")
@@ -63,12 +67,12 @@ def kt(request) -> str:
 def keystore(world, label, kt, *, alias="kafka", password=PASSWORD) -> bytes:
     fmt, profile = KEYSTORE_FORMATS[label]
     return stores.keystore_bytes(fmt, profile=profile, alias=alias, key=world.keys[kt], chain=world.chains[kt],
-                                 password=password)
+                                 password=password, **OPTIONS.get(label, {}))
 
 
 def truststore(world, label, certs, *, password=PASSWORD) -> bytes:
     fmt, profile = KEYSTORE_FORMATS[label]
-    return stores.truststore_bytes(fmt, profile=profile, certs=certs, password=password)
+    return stores.truststore_bytes(fmt, profile=profile, certs=certs, password=password, **OPTIONS.get(label, {}))
 
 
 # --- keystores --------------------------------------------------------------------------------
@@ -231,7 +235,7 @@ def test_expected_content_does_not_depend_on_order(world):
         stores.expected_truststore([("a", world.issuing), ("b", world.root)])
 
 
-@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-legacy"])
+@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-generated", "pkcs12-legacy"])
 def test_pkcs12_truststore_carries_javas_trusted_attribute(world, label):
     data = truststore(world, label, [("root", world.root)])
     assert JAVA_TRUSTED not in data  # the bags are encrypted: the attribute is only seen by decrypting
@@ -333,7 +337,7 @@ def test_pem_keystore_key_uses_the_iterations(world, iterations):
 
 # --- reading PKCS12 bag by bag -----------------------------------------------------------------
 
-@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-legacy"])
+@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-generated", "pkcs12-legacy"])
 def test_pkcs12_reader_agrees_with_cryptography(world, kt, label):
     data = keystore(world, label, kt)
     ours = stores.read_keystore("pkcs12", data, PASSWORD)
@@ -348,7 +352,7 @@ def _flip(data: bytes, at: int) -> bytes:
     return data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
 
 
-@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-legacy"])
+@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-generated", "pkcs12-legacy"])
 def test_pkcs12_integrity_check_refuses_a_changed_byte(world, label):
     data = keystore(world, label, "ec")
     stores.read_keystore("pkcs12", data, PASSWORD)  # the control: unchanged, it reads
@@ -358,7 +362,7 @@ def test_pkcs12_integrity_check_refuses_a_changed_byte(world, label):
             stores.read_keystore("pkcs12", _flip(data, at), PASSWORD)
 
 
-@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-legacy"])
+@pytest.mark.parametrize("label", ["pkcs12-modern", "pkcs12-generated", "pkcs12-legacy"])
 def test_a_store_tlsgen_wrote_has_its_mac_checked_by_openssl_with_the_same_verdicts(world, label, monkeypatch):
     """verify reads the stores tlsgen wrote (unchanged since) with OpenSSL checking the MAC: the same
     content, the same refusal of a wrong password or a changed byte, in the same words."""
@@ -415,6 +419,114 @@ def test_pkcs12_key_bag_under_another_password_is_a_store_error(world):
     assert stores._working_key(shrouded, "another password", "kafka") is not None  # the control
     with pytest.raises(StoreError, match="does not open with the store password"):
         stores._working_key(shrouded, PASSWORD, "kafka")
+
+
+# --- PKCS12 that tlsgen writes itself (pfx.py) ------------------------------------------------
+
+def _mac_iterations(data: bytes) -> int | None:
+    """The MacData's iteration count as written: None where it is left out (DER's DEFAULT 1)."""
+    mac_data = asn1.fields(asn1.fields(asn1.inner(data))[2][1])
+    return int.from_bytes(mac_data[2][1], "big") if len(mac_data) > 2 else None
+
+
+def _skeleton(data: bytes) -> list:
+    """A DER tree with the contents of every OCTET STRING and [0] IMPLICIT ciphertext replaced by
+    their length (salts, IVs, ciphertexts, MACs: fresh each write): what is left is the structure,
+    the algorithms and their parameters."""
+    return [(tag, _skeleton(content) if tag & 0x20 else len(content) if tag in (0x04, 0x80) else content)
+            for tag, content in asn1.items(data)]
+
+
+def _decrypted_contents(data: bytes, password: str) -> list[bytes]:
+    """Each SafeContents of a PKCS12 file, decrypted where it is encrypted."""
+    found = []
+    for _, info in asn1.items(asn1.inner(pfx.auth_safe_of(data))):
+        (_, kind), (_, body) = asn1.fields(info)[:2]
+        found.append(asn1.inner(body) if kind == pfx.DATA else pfx._decrypt_content(asn1.inner(body), password))
+    return found
+
+
+def _cryptography_writes(world, kind: str, iterations: int, alias: str) -> bytes:
+    encryption = (serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(iterations)
+                  .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(hashes.SHA256())
+                  .build(PASSWORD.encode()))
+    if kind == "truststore":
+        return pkcs12.serialize_java_truststore([pkcs12.PKCS12Certificate(world.root, alias.encode()),
+                                                 pkcs12.PKCS12Certificate(world.other_root, b"other")], encryption)
+    return pkcs12.serialize_key_and_certificates(alias.encode(), world.keys["ec"], world.chains["ec"][0],
+                                                 world.chains["ec"][1:], encryption)
+
+
+def _pfx_writes(world, kind: str, iterations: int, alias: str, mac_iterations: int) -> bytes:
+    der = serialization.Encoding.DER
+    if kind == "truststore":
+        return pfx.truststore([(alias, world.root.public_bytes(der)), ("other", world.other_root.public_bytes(der))],
+                              PASSWORD, iterations=iterations, mac_iterations=mac_iterations)
+    key = world.keys["ec"].private_bytes(der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return pfx.keystore(alias, key, [c.public_bytes(der) for c in world.chains["ec"]], PASSWORD,
+                        iterations=iterations, mac_iterations=mac_iterations)
+
+
+@pytest.mark.parametrize("kind", ["keystore", "truststore"])
+@pytest.mark.parametrize("alias", ["kafka", "a-client-whose-name-is-longer-than-its-key-id"])
+def test_pfx_writes_what_cryptography_writes_but_for_the_salts(world, kind, alias):
+    """With cryptography's MAC count, pfx.py's modern stores are cryptography's: the same structure,
+    algorithms and parameters, and the same bags byte for byte once decrypted (attributes in DER
+    order, which a long alias changes, localKeyID, Java's trusted attribute and its value)."""
+    ours = _pfx_writes(world, kind, 1000, alias, mac_iterations=pki.MAC_ITERATIONS)
+    theirs = _cryptography_writes(world, kind, 1000, alias)
+    assert _skeleton(ours) == _skeleton(theirs) and _mac_iterations(ours) == 2048
+    assert _skeleton(pfx.auth_safe_of(ours)) == _skeleton(pfx.auth_safe_of(theirs))
+    certificates = _decrypted_contents(ours, PASSWORD)[0]
+    assert certificates == _decrypted_contents(theirs, PASSWORD)[0]
+    if kind == "keystore":  # the key bag: its attributes, and the same key under the same PBES2 parameters
+        (ours_key,), (theirs_key,) = ([b for b in pfx.read(d, PASSWORD) if b.kind == "shrouded-key"]
+                                      for d in (ours, theirs))
+        assert ours_key._replace(value=b"") == theirs_key._replace(value=b"")
+        assert _skeleton(_decrypted_contents(ours, PASSWORD)[1]) == _skeleton(_decrypted_contents(theirs, PASSWORD)[1])
+        assert pki.spki_fingerprint(serialization.load_der_private_key(ours_key.value, PASSWORD.encode())) == \
+            pki.spki_fingerprint(world.keys["ec"])
+    # The controls: another iteration count, or another alias, is seen.
+    assert _skeleton(pfx.auth_safe_of(_cryptography_writes(world, kind, 2000, alias))) != _skeleton(
+        pfx.auth_safe_of(ours))
+    assert _decrypted_contents(_cryptography_writes(world, kind, 1000, alias + "x"), PASSWORD)[0] != certificates
+
+
+@pytest.mark.parametrize("kind", ["keystore", "truststore"])
+def test_a_generated_passwords_modern_stores_take_one_mac_iteration_others_cryptographys_2048(world, kind):
+    """The MAC count follows the password (pki.mac_iterations_for); legacy stores keep cryptography's."""
+    def written(label: str, mac_iterations: int) -> bytes:
+        fmt, profile = KEYSTORE_FORMATS[label]
+        common = dict(profile=profile, password=PASSWORD, iterations=pki.GENERATED_PASSWORD_ITERATIONS,
+                      mac_iterations=mac_iterations)
+        if kind == "truststore":
+            return stores.truststore_bytes(fmt, certs=[("root", world.root)], **common)
+        return stores.keystore_bytes(fmt, alias="kafka", key=world.keys["ec"], chain=world.chains["ec"], **common)
+
+    assert pki.mac_iterations_for(password_generated=True) == pki.GENERATED_PASSWORD_MAC_ITERATIONS == 1
+    assert pki.mac_iterations_for(password_generated=False) == pki.MAC_ITERATIONS == 2048
+    assert _mac_iterations(written("pkcs12-modern", 1)) is None  # DER leaves out the DEFAULT 1
+    assert _mac_iterations(written("pkcs12-modern", pki.MAC_ITERATIONS)) == 2048
+    assert _mac_iterations(written("pkcs12-legacy", 1)) == 2048  # cryptography's: 3DES stays its own
+    assert _iterations(written("pkcs12-modern", 1)) == [1000] * (2 if kind == "keystore" else 1)
+
+
+def test_cryptography_reads_the_mac_of_one_iteration_as_der(world):
+    """The count of 1 is left out of the MacData: cryptography's reader (verify's MAC check) takes a
+    file that names it for BER, with a warning that it may refuse such files one day."""
+    import warnings
+
+    data = keystore(world, "pkcs12-generated", "ec")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pkcs12.load_pkcs12(data, PASSWORD.encode())
+    # The control: the same file with the count written out.
+    version, content, mac_data = asn1.fields(asn1.inner(data))
+    named = asn1.sequence(asn1.der(*version), asn1.der(*content),
+                          asn1.sequence(*(asn1.der(*f) for f in asn1.fields(mac_data[1])), asn1.der_int(1)))
+    assert stores.read_keystore("pkcs12", named, PASSWORD) == stores.read_keystore("pkcs12", data, PASSWORD)
+    with pytest.warns(UserWarning, match="DEFAULT value was explicitly encoded"):
+        pkcs12.load_pkcs12(named, PASSWORD.encode())
 
 
 # --- many stores at once ---------------------------------------------------------------------

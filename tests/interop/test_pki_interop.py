@@ -358,7 +358,9 @@ def test_jvm_default_sslcontext_from_system_properties(world, label):
 # --- fewer PBKDF iterations where tlsgen generated the password -------------------------------
 #
 # pki.GENERATED_PASSWORD_ITERATIONS (1000) for stores and PEM keys whose password tlsgen made;
-# 1 is tested too, to show that the floor comes from FIPS (below), not from these consumers.
+# 1 is tested too, to show that the floor comes from FIPS (below), not from these consumers. Their
+# modern PKCS12 stores take pki.GENERATED_PASSWORD_MAC_ITERATIONS (1) for the MAC, written by
+# pfx.py; legacy ones keep cryptography's 2048.
 
 REDUCED = [pki.GENERATED_PASSWORD_ITERATIONS, 1]
 
@@ -373,11 +375,12 @@ def reduced(world, tmp_path_factory) -> dict[tuple[str, int], tuple[Entity, Enti
             pair = []
             for template in (world.brokers["ec-p256"], world.clients["ec-p256"]):
                 d = tmp_path_factory.mktemp(f"{label}-{iterations}-{template.name}")
+                fewer = dict(iterations=iterations, mac_iterations=pki.GENERATED_PASSWORD_MAC_ITERATIONS)
                 ks = _write(d / KEYSTORE_FILES[fmt], stores.keystore_bytes(
                     fmt, profile=profile, alias=template.name, key=template.key, chain=template.chain,
-                    password=PASSWORD, iterations=iterations))
+                    password=PASSWORD, **fewer))
                 ts = _write(d / TRUSTSTORE_FILES[fmt], stores.truststore_bytes(
-                    fmt, profile=profile, certs=template.trust, password=PASSWORD, iterations=iterations))
+                    fmt, profile=profile, certs=template.trust, password=PASSWORD, **fewer))
                 java = JavaStores(keystore=ks, keystore_type=fmt, keystore_password=None if fmt == "pem" else PASSWORD,
                                   key_password=PASSWORD, truststore=ts, truststore_type=fmt,
                                   truststore_password=None if fmt == "pem" else PASSWORD)
@@ -397,7 +400,9 @@ def test_openssl_and_keytool_read_pkcs12_stores_with_fewer_iterations(reduced, l
         encrypted = [line for line in info.stderr.splitlines() if "Encrypted data" in line or "Shrouded Keybag" in line]
         assert encrypted and all(line.endswith(f"Iteration {iterations}") or f"Iteration {iterations}," in line
                                  for line in encrypted), info.stderr
-        wrong = openssl_pkcs12_info(path, PASSWORD + "x")
+        mac = "MAC: sha256, Iteration 1\n" if label == "pkcs12-modern" else "MAC: sha1, Iteration 2048\n"
+        assert mac in info.stderr, info.stderr
+        wrong = openssl_pkcs12_info(path, PASSWORD + "x")  # the MAC is checked, at one iteration too
         assert wrong.returncode != 0 and "Mac verify error" in wrong.stderr
     assert keytool_entries(java.keystore, "pkcs12", PASSWORD) == {"kafka": "PrivateKeyEntry"}
     assert keytool_entries(java.truststore, "pkcs12", PASSWORD) == {"callisto-root": "trustedCertEntry"}

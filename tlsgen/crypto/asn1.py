@@ -1,6 +1,7 @@
 """The little DER that tlsgen writes and reads itself, where cryptography has no public API: an
-encrypted PKCS#8 key with the PKCS#12 PBE (crypto/pki.py) and the bag attributes of a PKCS12 file
-(crypto/stores.py). Only definite-length DER; anything else is refused, never guessed at.
+encrypted PKCS#8 key with the PKCS#12 PBE (crypto/pki.py), the bag attributes of a PKCS12 file
+(crypto/stores.py) and the PKCS12 files whose MAC cryptography cannot write (crypto/pfx.py). Only
+definite-length DER; anything else is refused, never guessed at.
 """
 
 from __future__ import annotations
@@ -25,6 +26,24 @@ def der(tag: int, content: bytes) -> bytes:
 
 def der_int(value: int) -> bytes:
     return der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+def sequence(*parts: bytes) -> bytes:
+    return der(0x30, b"".join(parts))
+
+
+def set_of(*parts: bytes) -> bytes:
+    """DER's SET OF: its elements in the order of their encodings (X.690 11.6)."""
+    return der(0x31, b"".join(sorted(parts)))
+
+
+def octets(data: bytes) -> bytes:
+    return der(0x04, data)
+
+
+def oid_der(content: bytes) -> bytes:
+    """An OBJECT IDENTIFIER element from the content `oid` gives."""
+    return der(0x06, content)
 
 
 def pem(label: str, der: bytes) -> bytes:

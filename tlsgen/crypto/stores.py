@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ..model.topology import STORE_FORMATS
-from . import asn1, pfx, pki, workers
+from . import pfx, pki, workers
 from .pki import PrivateKey
 
 PKCS12_PROFILES = ("modern", "legacy")
@@ -89,23 +89,27 @@ def expected_truststore(certs: list[tuple[str, x509.Certificate]]) -> StoreConte
 # --- writing ----------------------------------------------------------------------------------
 
 def keystore_bytes(fmt: str, *, profile: str = "modern", alias: str, key: PrivateKey,
-                   chain: list[x509.Certificate], password: str, iterations: int = pki.PBE_ITERATIONS) -> bytes:
+                   chain: list[x509.Certificate], password: str, iterations: int = pki.PBE_ITERATIONS,
+                   mac_iterations: int = pki.MAC_ITERATIONS) -> bytes:
     """A keystore holding one private key entry `alias` with its chain (leaf first, then intermediates).
 
     The key is protected by the store password too: Kafka's ssl.key.password is given the same
     value, and Java's PKCS12 KeyManagerFactory needs the two to be equal. `iterations`: of the
-    PBKDF for PKCS12 bags and the PEM key (`pki.iterations_for`); JKS has none.
+    PBKDF for PKCS12 bags and the PEM key (`pki.iterations_for`); JKS has none. `mac_iterations`:
+    of a modern PKCS12 store's MAC (`pki.mac_iterations_for`); legacy ones get cryptography's 2048.
     """
     if not chain:
         raise ValueError("a keystore needs at least the leaf certificate")
     return _writer(_KEYSTORE_WRITERS, fmt)(profile=profile, alias=alias, key=key, chain=chain, password=password,
-                                           iterations=iterations)
+                                           iterations=iterations, mac_iterations=mac_iterations)
 
 
 def truststore_bytes(fmt: str, *, profile: str = "modern", certs: list[tuple[str, x509.Certificate]],
-                     password: str | None, iterations: int = pki.PBE_ITERATIONS) -> bytes:
+                     password: str | None, iterations: int = pki.PBE_ITERATIONS,
+                     mac_iterations: int = pki.MAC_ITERATIONS) -> bytes:
     """A truststore with one trusted certificate entry per (alias, certificate), in order."""
-    return _writer(_TRUSTSTORE_WRITERS, fmt)(profile=profile, certs=certs, password=password, iterations=iterations)
+    return _writer(_TRUSTSTORE_WRITERS, fmt)(profile=profile, certs=certs, password=password, iterations=iterations,
+                                             mac_iterations=mac_iterations)
 
 
 def pem_keystore_bytes(key: PrivateKey, chain: list[x509.Certificate], password: str, *,
@@ -124,6 +128,7 @@ class StoreJob(NamedTuple):
     password: str | None
     profile: str = "modern"
     iterations: int = pki.PBE_ITERATIONS
+    mac_iterations: int = pki.MAC_ITERATIONS
     alias: str = ""
     key: PrivateKey | None = None
     chain: list[x509.Certificate] | None = None
@@ -132,19 +137,21 @@ class StoreJob(NamedTuple):
     def build(self) -> bytes:
         if self.certs is not None:
             return truststore_bytes(self.fmt, profile=self.profile, certs=self.certs, password=self.password,
-                                    iterations=self.iterations)
+                                    iterations=self.iterations, mac_iterations=self.mac_iterations)
         return keystore_bytes(self.fmt, profile=self.profile, alias=self.alias, key=self.key, chain=self.chain or [],
-                              password=self.password or "", iterations=self.iterations)
+                              password=self.password or "", iterations=self.iterations,
+                              mac_iterations=self.mac_iterations)
 
 
 # Below this much estimated work (single-core seconds) the stores are built in this process. Measured
-# with bench/crypto.py (2 cores, the planner imported as in an apply), pkcs12 stores at 1000
-# iterations, here / 2 forked workers: 20 stores 0.019 / 0.019 s, 50 0.050 / 0.032, 106 0.081 /
-# 0.053, 1000 0.66 / 0.34. In a whole apply a fork costs more than the stores show: both processes
-# then take a page fault for each page they write. 50 clients (106 stores, estimate 0.062 s):
-# 0.95× the time of building them here (paired runs, medians 0.536 / 0.565 s), 18 ms more system time;
-# and the apply builds and stages its other files meanwhile (building).
-_PARALLEL_MIN_SECONDS = 0.04
+# with bench/crypto.py (2 cores, the planner imported as in an apply), a generated password's pkcs12
+# stores (1000 iterations, MAC 1), here / 2 forked workers: 20 stores 0.007 / 0.013 s, 50 0.017 /
+# 0.021, 106 0.036 / 0.033, 1000 0.34 / 0.25. In a whole apply the workers do better than that shows,
+# as the apply builds and stages its other files meanwhile (building), and worse, as both processes
+# then take a page fault for each page they write. A whole cold apply with the stores built here took
+# this many times its time with forked workers (paired runs, 2026-12-03): 10 clients (26 stores,
+# estimate 0.008 s) 1.00×, 25 (56 stores, 0.017 s) 1.01×, 50 (106 stores, 0.033 s) 1.05×.
+_PARALLEL_MIN_SECONDS = 0.02
 
 
 def build_many(jobs: Sequence[StoreJob], *, processes: int | None = None) -> list[bytes]:
@@ -194,15 +201,17 @@ def building(jobs: Sequence[StoreJob], *, processes: int | None = None) -> Itera
 
 def _seconds_to_build(job: StoreJob) -> float:
     """Rough single-core seconds for one store, to decide on workers. bench/crypto.py's figures fit
-    0.4 ms plus, per encrypted bag and 1000 iterations, 0.125 ms (PBES2) or 0.57 ms (3DES)."""
+    a fixed part (0.4 ms where cryptography writes the store, most of it its MAC; 0.12 ms where
+    pfx.py does) plus, per encrypted bag and 1000 iterations, 0.125 ms (PBES2) or 0.57 ms (3DES)."""
     if job.fmt == "jks":
         return 0.0003 if job.certs is None else 0.00002
     if job.fmt == "pem" and job.certs is not None:
         return 0.00002
     # PKCS12 bags and the PEM key: a fixed part, and the key derivation's iterations (per 1000).
+    fixed = 0.00012 if job.fmt == "pkcs12" and _written_here(job.profile, job.mac_iterations) else 0.0004
     per_1000 = 0.00057 if job.profile == "legacy" or job.fmt == "pem" else 0.000125
     bags = 1 if job.fmt == "pem" or job.certs is not None else 2
-    return 0.0004 + bags * per_1000 * job.iterations / 1000
+    return fixed + bags * per_1000 * job.iterations / 1000
 
 
 def _writer(table: dict[str, Callable[..., bytes]], fmt: str) -> Callable[..., bytes]:
@@ -224,18 +233,33 @@ def _pkcs12_encryption(profile: str, password: str, iterations: int) -> serializ
     return builder.build(password.encode())
 
 
-def _pkcs12_keystore(*, profile, alias, key, chain, password, iterations) -> bytes:
+def _pkcs12_keystore(*, profile, alias, key, chain, password, iterations, mac_iterations) -> bytes:
+    if _written_here(profile, mac_iterations):
+        key_der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        return pfx.keystore(alias, key_der, [c.public_bytes(serialization.Encoding.DER) for c in chain], password,
+                            iterations=iterations, mac_iterations=mac_iterations)
     return pkcs12.serialize_key_and_certificates(alias.encode(), key, chain[0], chain[1:] or None,
                                                  _pkcs12_encryption(profile, password, iterations))
 
 
-def _pkcs12_truststore(*, profile, certs, password, iterations) -> bytes:
-    # serialize_java_truststore gives every certificate bag Java's trusted-key-usage attribute
-    # (OID 2.16.840.1.113894.746875.1.1); without it Java's PKCS12 loader skips certificates that
+def _pkcs12_truststore(*, profile, certs, password, iterations, mac_iterations) -> bytes:
+    # Every certificate bag carries Java's trusted-key-usage attribute (pfx.JAVA_TRUSTED_KEY_USAGE;
+    # serialize_java_truststore adds it too): without it Java's PKCS12 loader skips certificates that
     # have no key, and the truststore looks empty ("the trustAnchors parameter must be non-empty").
-    # It takes the same encryption builder as keystores, so both profiles work for truststores.
+    # cryptography's takes the same encryption builder as keystores, so both profiles work for truststores.
+    if _written_here(profile, mac_iterations):
+        return pfx.truststore([(alias, cert.public_bytes(serialization.Encoding.DER)) for alias, cert in certs],
+                              password, iterations=iterations, mac_iterations=mac_iterations)
     return pkcs12.serialize_java_truststore([pkcs12.PKCS12Certificate(cert, alias.encode()) for alias, cert in certs],
                                             _pkcs12_encryption(profile, password, iterations))
+
+
+def _written_here(profile: str, mac_iterations: int) -> bool:
+    """cryptography writes every MAC with 2048 iterations (pki.MAC_ITERATIONS): a modern store whose MAC
+    takes another count is written by pfx.py. Legacy stores stay cryptography's (their 3DES bags would
+    take the PKCS#12 key derivation in Python, slower than theirs in Rust)."""
+    return profile == "modern" and mac_iterations != pki.MAC_ITERATIONS
 
 
 def _jks():
@@ -245,7 +269,7 @@ def _jks():
     return jks
 
 
-def _jks_keystore(*, profile, alias, key, chain, password, iterations) -> bytes:
+def _jks_keystore(*, profile, alias, key, chain, password, iterations, mac_iterations) -> bytes:
     jks = _jks()
     pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                               serialization.NoEncryption())
@@ -255,17 +279,17 @@ def _jks_keystore(*, profile, alias, key, chain, password, iterations) -> bytes:
     return jks.KeyStore.new("jks", [entry]).saves(password)
 
 
-def _jks_truststore(*, profile, certs, password, iterations) -> bytes:
+def _jks_truststore(*, profile, certs, password, iterations, mac_iterations) -> bytes:
     jks = _jks()
     entries = [jks.TrustedCertEntry.new(alias, cert.public_bytes(serialization.Encoding.DER)) for alias, cert in certs]
     return jks.KeyStore.new("jks", entries).saves(password)
 
 
-def _pem_keystore(*, profile, alias, key, chain, password, iterations) -> bytes:
+def _pem_keystore(*, profile, alias, key, chain, password, iterations, mac_iterations) -> bytes:
     return pem_keystore_bytes(key, chain, password, iterations=iterations)
 
 
-def _pem_truststore(*, profile, certs, password, iterations) -> bytes:
+def _pem_truststore(*, profile, certs, password, iterations, mac_iterations) -> bytes:
     return b"".join(pki.cert_pem(cert) for _, cert in certs)
 
 
@@ -386,7 +410,7 @@ def _read_pkcs12(data: bytes, password: str, ours: bool = False) -> StoreContent
         if bag is leaf:
             continue
         fingerprint = _der_fingerprint(bag.value)
-        if _TRUSTED in bag.attributes:
+        if pfx.JAVA_TRUSTED_KEY_USAGE in bag.attributes:  # cryptography's load_pkcs12 does not show it
             entries.append(StoreEntry(bag.friendly_name or "", "trusted", None, (fingerprint,)))
         elif key is not None:
             chain.append(fingerprint)  # Java completes the key entry's chain from these
@@ -433,10 +457,3 @@ def _leaf_of(key_bag: pfx.SafeBag, key: PrivateKey, cert_bags: list[pfx.SafeBag]
 
 def _der_fingerprint(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
-
-
-# Java's trusted-key-usage attribute (OID 2.16.840.1.113894.746875.1.1): Java's PKCS12 loader
-# skips a certificate bag without a key unless it carries it. cryptography's load_pkcs12 does not
-# return it, hence pfx.py.
-JAVA_TRUSTED_KEY_USAGE = "2.16.840.1.113894.746875.1.1"
-_TRUSTED = asn1.oid(JAVA_TRUSTED_KEY_USAGE)

@@ -206,14 +206,16 @@ def store_job(a: Artifact, m: Materials) -> stores.StoreJob:
     """What a keystore or truststore is built from (apply builds them together, on every core)."""
     password = m.passwords[a.name]
     if a.name in m.spec.cas:  # Strimzi's ca.p12, with a password tlsgen generated
-        return stores.StoreJob("pkcs12", password, "modern", pki.iterations_for(True), certs=_strimzi_certs(m, a.name))
+        return stores.StoreJob("pkcs12", password, "modern", pki.iterations_for(True), pki.mac_iterations_for(True),
+                               certs=_strimzi_certs(m, a.name))
     e = m.spec.entities[a.name]
-    # A generated password carries ~190 bits: more PBKDF2 iterations add nothing to it (crypto/pki.py).
-    iterations = pki.iterations_for(e.password is None)
+    # A generated password carries ~190 bits: more iterations add nothing to it (crypto/pki.py).
+    generated = e.password is None
+    iterations, mac_iterations = pki.iterations_for(generated), pki.mac_iterations_for(generated)
     if a.role is Role.KEYSTORE:
-        return stores.StoreJob(e.keystore, password, e.pkcs12, iterations, alias=e.name, key=m[e.name].key(),
-                               chain=[i.cert for i in m.chain(e)])
-    return stores.StoreJob(e.truststore, password, e.pkcs12, iterations, certs=_trusted_certs(m, e))
+        return stores.StoreJob(e.keystore, password, e.pkcs12, iterations, mac_iterations, alias=e.name,
+                               key=m[e.name].key(), chain=[i.cert for i in m.chain(e)])
+    return stores.StoreJob(e.truststore, password, e.pkcs12, iterations, mac_iterations, certs=_trusted_certs(m, e))
 
 
 def holds(a: Artifact, m: Materials) -> Callable[[bytes], bool] | None:
