@@ -302,3 +302,41 @@ def test_an_apply_without_rsa_keys_imports_no_key_thread_machinery(tmp_path, key
                             cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == [0, expected]
+
+
+SPY_PLUGIN = """
+import os
+
+
+class Spy:
+    def new_schema_validator(self, schema, schema_type, *args, **kwargs):
+        with open(os.environ["SPY_SAW"], "a") as seen:
+            seen.write(getattr(schema_type, "__qualname__", str(schema_type)) + "\\n")
+        return None, None, None
+
+
+plugin = Spy()
+"""
+
+
+def test_the_tlsgen_program_runs_no_pydantic_plugin_of_another_package(tmp_path):
+    """A package installed beside tlsgen that declares a pydantic plugin (an entry point of the
+    group "pydantic", as logfire does) sees every model pydantic builds in the same interpreter;
+    the tlsgen program turns them off (cli.entry), so its spec validation neither depends on them
+    nor is shown to them."""
+    site = tmp_path / "site"
+    (site / "spy_plugin-1.0.dist-info").mkdir(parents=True)
+    (site / "spy_plugin-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: spy-plugin\nVersion: 1.0\n")
+    (site / "spy_plugin-1.0.dist-info" / "entry_points.txt").write_text("[pydantic]\nspy = spy_plugin:plugin\n")
+    (site / "spy_plugin.py").write_text(SPY_PLUGIN)
+    (tmp_path / "tls.yaml").write_text("version: 1\ncas: {root: {}}\nclients: {app: {issuer: root}}\n")
+    saw = tmp_path / "saw.txt"
+    env = {"PYTHONPATH": str(site), "SPY_SAW": str(saw)}
+    result = tlsgen("validate", "tls.yaml", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert not saw.exists()
+    # The control: the same interpreter, environment and models, imported without the program's entry.
+    probe = subprocess.run([sys.executable, "-c", "import tlsgen.spec.schema"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=60, env={**os.environ, **env, "PYTHONPATH": f"{REPO}:{site}"})
+    assert probe.returncode == 0, probe.stderr
+    assert "SpecModel" in saw.read_text().split()

@@ -78,8 +78,14 @@ def entry() -> NoReturn:
     And a thread that waits for the GIL gets it within 1 ms, not Python's 5: a thread that has made
     an RSA key needs the GIL to hand it over and take the next, and cryptography holds it while it
     builds a PKCS12 store, so a batch of stores built here kept the key threads from their keys (two
-    threads made 1.3 rsa-2048 keys a second beside it, 38 alone, 24 with 1 ms; bench/crypto.py)."""
+    threads made 1.3 rsa-2048 keys a second beside it, 38 alone, 24 with 1 ms; bench/crypto.py).
+
+    And no pydantic plugins: pydantic hands every model's validation to the plugins that other
+    installed packages declare (entry points of the group "pydantic"; logfire's records what it
+    validates). The spec's validation must not depend on what else is installed, nor be shown to
+    them (and looking for them reads every installed package's metadata: ~2 ms of a cold apply here)."""
     sys.setswitchinterval(SWITCH_INTERVAL)
+    os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
     code = main(collect_garbage=False)
     for stream in (sys.stdout, sys.stderr):
         try:
