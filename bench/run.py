@@ -15,6 +15,12 @@ three 50-client ones, rsa-2048 keys before each RSA one) and each pair gives a r
 is printed: this machine's speed drifts by 10-20% over minutes, and a yardstick measured minutes
 before would carry that drift into the ratio.
 
+Leave a few minutes between two runs: a run deletes its projects when it ends (~35,000 files, and
+60,000 more with --big), and on this machine's ext4 the files of the next minute or two cost more to
+create (ten cold 50-client applies right after deleting 200,000 files: median 0.451 s; 2.5 minutes
+later: 0.390 s). Two runs started as the run before them ended measured the 50-client ratio at 45.8
+and 46.4×, two that were not at 50.6 and 51.1× (2026-12-03).
+
 Every leg is measured in the same run on the same machine and printed as one table: the median
 wall time, the cost per entity, its ratio to the status-quo script's cost per entity (measured
 in this run too), the peak resident memory of the measured process tree (wait4's ru_maxrss: the
