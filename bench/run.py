@@ -323,7 +323,8 @@ def main() -> None:
     # Right before each RSA cold apply, for the same reason as the status quo: the time of one rsa-2048
     # key on one core (issue 18's yardstick: keys × one key / cores), and the time per key when every
     # core makes keys at once, which is the floor the apply can reach: two cores here made keys
-    # 1.70-2.05× as fast as one in the runs of 2026-12-03, not always 2×.
+    # 1.68-2.05× as fast as one in the runs of 2026-12-02 and 03, not always 2×. At 1.68× the literal
+    # yardstick asks for 1.2 / (2 / 1.68) = 1.01× the time the keys alone take, so each is given a verdict.
     keys = rsa_clients + BROKERS + CAS
     samples = 20 if args.quick else 150
     rsa_legs = tlsgen_legs(rsa_clients, repeat, key="rsa-2048", noop=False,
@@ -341,7 +342,8 @@ def main() -> None:
                          f"measured just before it (median of {', '.join(f'{r:.2f}' for r in ratios)}; target ≤ 1.2: "
                          f"{'ok' if statistics.median(ratios) <= 1.2 else 'OVER'}); "
                          f"{statistics.median(floors):.2f}× the keys made on every core "
-                         f"(median of {', '.join(f'{r:.2f}' for r in floors)})"))
+                         f"(median of {', '.join(f'{r:.2f}' for r in floors)}; ≤ 1.2: "
+                         f"{'ok' if statistics.median(floors) <= 1.2 else 'OVER'})"))
     rows.append(Row(f"verify, {rsa_clients} rsa-2048 clients", rsa_legs["verify"], rsa_clients + BROKERS,
                     target=2.0 if rsa_clients >= 300 else None))
 
