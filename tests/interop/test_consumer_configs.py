@@ -122,18 +122,18 @@ def applied(tmp_path_factory) -> Applied:
 # --- reading the files as their consumers do ----------------------------------------------------
 
 def java_properties(path: Path) -> dict[str, str]:
-    """key=value lines as java.util.Properties.load reads tlsgen's files (ISO-8859-1, `\\` escapes)."""
+    """key → value as java.util.Properties.load reads the file, as Kafka's Utils.loadProps does
+    (JsseProbe's properties mode); every key of tlsgen's files plain and set once."""
+    keys = [line.partition("=")[0] for line in path.read_text(encoding="latin-1").splitlines()
+            if line.strip() and not line.lstrip().startswith(("#", "!"))]
+    assert all(key and "\\" not in key for key in keys), f"{path}: {keys}"
+    assert len(keys) == len(set(keys)), f"{path}: a key set twice"
+    result = java_probe("properties", "--file", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
     settings = {}
-    for line in path.read_text(encoding="latin-1").splitlines():
-        if not line.strip() or line.lstrip().startswith(("#", "!")):
-            continue
-        key, sep, value = line.partition("=")
-        assert sep and "\\" not in key, f"{path}: {line!r}"
-        value = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), value)
-        value = re.sub(r"\\(.)", lambda m: {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}.get(m.group(1), m.group(1)),
-                       value)
-        assert key not in settings, f"{path}: {key} set twice"
-        settings[key] = value
+    for line in result.stdout.splitlines():  # "<key> <the value's UTF-16 code units, in hex>"
+        key, _, units = line.partition(" ")
+        settings[key] = b"".join(int(u, 16).to_bytes(2, "big") for u in units.split(",") if u).decode("utf-16-be")
     return settings
 
 
@@ -188,12 +188,7 @@ def test_java_properties_load_reads_back_every_value_as_it_was_written(tmp_path)
     # The controls, written raw: Java unescapes \\u00e9 and drops a leading space, as java_value expects.
     lines = [f"v{i}={w}" for i, w in enumerate(written)] + ["raw_escape=\\u00e9", "raw_space=  x"]
     (tmp_path / "values.properties").write_text("\n".join(lines) + "\n", encoding="latin-1")  # as Java reads it
-    result = java_probe("properties", "--file", str(tmp_path / "values.properties"))
-    assert result.returncode == 0, result.stdout + result.stderr
-    read = {}
-    for line in result.stdout.splitlines():
-        key, _, units = line.partition(" ")
-        read[key] = b"".join(int(u, 16).to_bytes(2, "big") for u in units.split(",") if u).decode("utf-16-be")
+    read = java_properties(tmp_path / "values.properties")
     assert read.pop("raw_escape") == "é" and read.pop("raw_space") == "x"
     assert read == {f"v{i}": value for i, value in enumerate(values)}
 

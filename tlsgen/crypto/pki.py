@@ -268,8 +268,7 @@ _QUEUE = _KeyQueue()
 
 def _rsa_key_der(size: int) -> bytes:
     """In a forked worker: a new RSA key as unencrypted PKCS#8 DER."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=size).private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key_der(rsa.generate_private_key(public_exponent=65537, key_size=size))
 
 
 def key_type_of(key: PrivateKey | PublicKey) -> str:
@@ -284,6 +283,12 @@ def key_type_of(key: PrivateKey | PublicKey) -> str:
 def key_pem(key: PrivateKey) -> bytes:
     """PKCS#8, unencrypted ("BEGIN PRIVATE KEY")."""
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def key_der(key: PrivateKey) -> bytes:
+    """PKCS#8, unencrypted, DER: what a store encrypts (PKCS12, JKS) and a forked worker hands back."""
+    return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 

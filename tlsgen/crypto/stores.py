@@ -235,10 +235,8 @@ def _pkcs12_encryption(profile: str, password: str, iterations: int) -> serializ
 
 def _pkcs12_keystore(*, profile, alias, key, chain, password, iterations, mac_iterations) -> bytes:
     if _written_here(profile, mac_iterations):
-        key_der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
-        return pfx.keystore(alias, key_der, [c.public_bytes(serialization.Encoding.DER) for c in chain], password,
-                            iterations=iterations, mac_iterations=mac_iterations)
+        return pfx.keystore(alias, pki.key_der(key), [c.public_bytes(serialization.Encoding.DER) for c in chain],
+                            password, iterations=iterations, mac_iterations=mac_iterations)
     return pkcs12.serialize_key_and_certificates(alias.encode(), key, chain[0], chain[1:] or None,
                                                  _pkcs12_encryption(profile, password, iterations))
 
@@ -271,10 +269,8 @@ def _jks():
 
 def _jks_keystore(*, profile, alias, key, chain, password, iterations, mac_iterations) -> bytes:
     jks = _jks()
-    pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption())
-    entry = jks.PrivateKeyEntry.new(alias, [c.public_bytes(serialization.Encoding.DER) for c in chain], pkcs8,
-                                    key_format="pkcs8")
+    chain_der = [c.public_bytes(serialization.Encoding.DER) for c in chain]
+    entry = jks.PrivateKeyEntry.new(alias, chain_der, pki.key_der(key), key_format="pkcs8")
     # pyjks encrypts every key entry with the store password as it saves (KeyStore.saves).
     return jks.KeyStore.new("jks", [entry]).saves(password)
 
